@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"hotswap/admin"
+	"hotswap/proxy"
+	"hotswap/proxy/upstream"
+)
+
+// serveConfig is everything `hotswap serve` reads from its flags.
+type serveConfig struct {
+	Listen           string
+	Redis            string
+	Admin            string
+	Mapping          string
+	Flags            string
+	DynamoDBEndpoint string
+	SharedConns      int
+	MaxConns         int
+	MaxIdle          int
+	DialTimeout      time.Duration
+	ReadTimeout      time.Duration
+	ShutdownTimeout  time.Duration
+	LogLevel         string
+	LogFormat        string
+}
+
+func newServe() *cobra.Command {
+	var cfg serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the sidecar: a Redis-protocol server in front of Redis (and DynamoDB)",
+		Long: `serve listens for Redis clients and runs their commands. Keys that match no
+configured key family go to Redis unchanged, so an application cannot tell hotswap
+from Redis.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runServe(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:6380", "address for Redis clients")
+	f.StringVar(&cfg.Redis, "redis", "redis://127.0.0.1:6379", "upstream Redis URL: redis[s]://[user:password@]host:port[/db]")
+	f.StringVar(&cfg.Admin, "admin", "127.0.0.1:9090", "admin HTTP address (/healthz, /readyz, /status); empty disables")
+	f.StringVar(&cfg.Mapping, "mapping", "", "key mapping file (YAML): which keys move to DynamoDB")
+	f.StringVar(&cfg.Flags, "flags", "", "flagd flag file with the migration stages")
+	f.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL (default: the AWS SDK's resolution)")
+	f.IntVar(&cfg.SharedConns, "shared-conns", 2, "shared upstream connections per identity (user, db); plain commands of all clients are pipelined over them")
+	f.IntVar(&cfg.MaxConns, "max-conns", 1000, "cap on upstream connections (shared + dedicated for MULTI, blocking commands, pub/sub)")
+	f.IntVar(&cfg.MaxIdle, "max-idle", 16, "idle dedicated upstream connections kept per identity")
+	f.DurationVar(&cfg.DialTimeout, "dial-timeout", 2*time.Second, "upstream connect + handshake timeout")
+	f.DurationVar(&cfg.ReadTimeout, "read-timeout", 10*time.Second, "longest wait for Redis to reply to a non-blocking command before the connection is declared dead")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, how long to let in-flight commands finish")
+	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level %q: %w", level, err)}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, usageError{fmt.Errorf("--log-format %q: want text or json", format)}
+}
+
+func runServe(ctx context.Context, cfg serveConfig) error {
+	log, err := newLogger(cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	up, err := upstream.ParseURL(cfg.Redis)
+	if err != nil {
+		return usageError{err}
+	}
+	up.SharedConns, up.MaxConns, up.MaxIdle = cfg.SharedConns, cfg.MaxConns, cfg.MaxIdle
+	up.DialTimeout, up.ReadTimeout = cfg.DialTimeout, cfg.ReadTimeout
+	if err := checkMigrationConfig(cfg, log); err != nil {
+		return err
+	}
+
+	srv := proxy.New(proxy.Config{
+		Upstream:        up,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          log,
+		Version:         version,
+	})
+	if err := srv.Open(ctx, cfg.Listen); err != nil {
+		return err
+	}
+	var adm *admin.Server
+	if cfg.Admin != "" {
+		adm = admin.New(admin.Checks{
+			Ready: func(ctx context.Context) error {
+				if srv.Stats().Draining {
+					return errors.New("shutting down")
+				}
+				return srv.Pool().Ping(ctx)
+			},
+			Status: func() any { return statusOf(srv) },
+		}, log)
+		if err := adm.Open(cfg.Admin); err != nil {
+			_ = srv.Close(context.WithoutCancel(ctx))
+			return err
+		}
+	}
+	log.Info("hotswap started", "version", version, "listen", srv.Addr().String(),
+		"redis", upstream.Redacted(cfg.Redis), "admin", cfg.Admin)
+
+	<-ctx.Done()
+	log.Info("signal received: draining", "timeout", cfg.ShutdownTimeout)
+	// A second signal while draining exits at once.
+	stopCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go secondSignal(cancel)
+	err = srv.Close(stopCtx)
+	if adm != nil {
+		cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if aerr := adm.Close(cctx); aerr != nil && err == nil {
+			err = aerr
+		}
+		ccancel()
+	}
+	if err != nil {
+		log.Warn("stopped with error", "err", err)
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+type status struct {
+	Version       string      `json:"version"`
+	UptimeSeconds float64     `json:"uptime_seconds"`
+	Started       time.Time   `json:"started"`
+	Proxy         proxy.Stats `json:"proxy"`
+}
+
+func statusOf(srv *proxy.Server) status {
+	return status{
+		Version:       version,
+		UptimeSeconds: time.Since(srv.Started()).Seconds(),
+		Started:       srv.Started(),
+		Proxy:         srv.Stats(),
+	}
+}

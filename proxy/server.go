@@ -1,0 +1,189 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/redcon"
+
+	"hotswap/proxy/upstream"
+)
+
+// Config configures a Server.
+type Config struct {
+	Upstream upstream.Options
+	// ShutdownTimeout bounds how long Close waits for in-flight commands; default 10s.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger // nil: slog.Default()
+	Version         string       // reported by /status
+}
+
+// Server is the RESP server: it accepts clients, keeps a session per client and runs
+// their commands through the upstream pool.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	pool *upstream.Pool
+	rs   *redcon.Server
+	ln   net.Listener
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	started  time.Time
+	nextID   atomic.Int64
+	clients  atomic.Int64 // connected now
+	accepted atomic.Int64 // since start
+	inflight sync.WaitGroup
+	draining atomic.Bool
+
+	mu       sync.Mutex
+	detached map[*session]struct{} // sessions that left redcon's loop (pub/sub, MONITOR)
+	serveErr chan error
+}
+
+// New returns a Server; Open starts it.
+func New(cfg Config) *Server {
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, detached: make(map[*session]struct{})}
+	return s
+}
+
+// Open listens on addr ("127.0.0.1:0" picks a free port) and serves in the background.
+func (s *Server) Open(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("proxy: listen %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln in the background.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.ln = ln
+	s.started = time.Now()
+	s.pool = upstream.NewPool(s.cfg.Upstream)
+	s.rs = redcon.NewServer(ln.Addr().String(), s.handle, s.accept, s.closed)
+	s.serveErr = make(chan error, 1)
+	go func() { s.serveErr <- s.rs.Serve(ln) }()
+	s.log.Info("serving", "listen", ln.Addr().String(), "upstream", s.cfg.Upstream.Addr)
+	return nil
+}
+
+// Addr is the address clients connect to.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Pool exposes the upstream pool (status, readiness).
+func (s *Server) Pool() *upstream.Pool { return s.pool }
+
+// Close stops accepting clients, waits up to ShutdownTimeout (or ctx) for in-flight
+// commands to finish, then closes every client and upstream connection.
+func (s *Server) Close(ctx context.Context) error {
+	if s.rs == nil {
+		return nil
+	}
+	s.draining.Store(true)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	var firstErr error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		firstErr = fmt.Errorf("proxy: drain: %w", ctx.Err())
+		s.log.Warn("shutdown: commands still in flight at the deadline; closing anyway")
+	}
+	if err := s.rs.Close(); err != nil && !errors.Is(err, net.ErrClosed) && firstErr == nil {
+		firstErr = fmt.Errorf("proxy: close listener: %w", err)
+	}
+	s.mu.Lock()
+	for ss := range s.detached {
+		ss.closeDetached()
+	}
+	s.mu.Unlock()
+	s.pool.Close()
+	s.cancel()
+	<-s.serveErr
+	return firstErr
+}
+
+// Stats is a snapshot for /status.
+type Stats struct {
+	Clients  int64          `json:"clients"`
+	Accepted int64          `json:"accepted"`
+	Draining bool           `json:"draining"`
+	Upstream upstream.Stats `json:"upstream"`
+}
+
+// Stats returns a snapshot.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Clients:  s.clients.Load(),
+		Accepted: s.accepted.Load(),
+		Draining: s.draining.Load(),
+		Upstream: s.pool.Stats(),
+	}
+}
+
+// Started is when Open was called.
+func (s *Server) Started() time.Time { return s.started }
+
+func (s *Server) accept(c redcon.Conn) bool {
+	if s.draining.Load() {
+		return false
+	}
+	ss := newSession(s, c)
+	c.SetContext(ss)
+	s.clients.Add(1)
+	s.accepted.Add(1)
+	return true
+}
+
+func (s *Server) closed(c redcon.Conn, err error) {
+	ss, ok := c.Context().(*session)
+	if !ok {
+		return
+	}
+	if ss.detachedConn != nil {
+		return // the detached loop owns the session now
+	}
+	ss.release()
+	s.clients.Add(-1)
+}
+
+func (s *Server) handle(c redcon.Conn, cmd redcon.Command) {
+	ss := c.Context().(*session)
+	s.inflight.Add(1)
+	defer s.inflight.Done()
+	batch := append(ss.batch[:0], cmd)
+	batch = append(batch, c.ReadPipeline()...)
+	ss.run(c, batch)
+	clear(batch)
+	ss.batch = batch[:0]
+}
+
+func (s *Server) addDetached(ss *session) {
+	s.mu.Lock()
+	s.detached[ss] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *Server) removeDetached(ss *session) {
+	s.mu.Lock()
+	delete(s.detached, ss)
+	s.mu.Unlock()
+	s.clients.Add(-1)
+}
