@@ -40,7 +40,7 @@ type Server struct {
 	nextID   atomic.Int64
 	clients  atomic.Int64 // connected now
 	accepted atomic.Int64 // since start
-	inflight sync.WaitGroup
+	inflight atomic.Int64 // handlers running now
 	draining atomic.Bool
 
 	mu       sync.Mutex
@@ -91,29 +91,37 @@ func (s *Server) Pool() *upstream.Pool { return s.pool }
 // Close stops accepting clients, waits up to ShutdownTimeout (or ctx) for in-flight
 // commands to finish, then closes every client and upstream connection.
 func (s *Server) Close(ctx context.Context) error {
-	if s.rs == nil {
+	if s.rs == nil || s.draining.Swap(true) {
 		return nil
 	}
-	s.draining.Store(true)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
-	done := make(chan struct{})
-	go func() { s.inflight.Wait(); close(done) }()
 	var firstErr error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		firstErr = fmt.Errorf("proxy: drain: %w", ctx.Err())
-		s.log.Warn("shutdown: commands still in flight at the deadline; closing anyway")
+	// Wait until no handler is running. A client may still send new commands while
+	// this waits; they run, and the wait ends at the first idle moment.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for s.inflight.Load() > 0 && firstErr == nil {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			firstErr = fmt.Errorf("proxy: drain: %w", ctx.Err())
+			s.log.Warn("shutdown: commands still in flight at the deadline; closing anyway",
+				"in_flight", s.inflight.Load())
+		}
 	}
 	if err := s.rs.Close(); err != nil && !errors.Is(err, net.ErrClosed) && firstErr == nil {
 		firstErr = fmt.Errorf("proxy: close listener: %w", err)
 	}
 	s.mu.Lock()
+	detached := make([]*session, 0, len(s.detached))
 	for ss := range s.detached {
-		ss.closeDetached()
+		detached = append(detached, ss)
 	}
 	s.mu.Unlock()
+	for _, ss := range detached {
+		ss.closeDetached()
+	}
 	s.pool.Close()
 	s.cancel()
 	<-s.serveErr
@@ -167,7 +175,7 @@ func (s *Server) closed(c redcon.Conn, err error) {
 func (s *Server) handle(c redcon.Conn, cmd redcon.Command) {
 	ss := c.Context().(*session)
 	s.inflight.Add(1)
-	defer s.inflight.Done()
+	defer s.inflight.Add(-1)
 	batch := append(ss.batch[:0], cmd)
 	batch = append(batch, c.ReadPipeline()...)
 	ss.run(c, batch)

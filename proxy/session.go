@@ -246,11 +246,12 @@ func (ss *session) flush(c redcon.Conn) {
 	} else {
 		err = ss.sendShared(call, n)
 	}
+	got := 0 // a failed send leaves the previous batch's replies in call
 	if err == nil {
 		<-call.Done()
 		err = call.Err
+		got = call.Len()
 	}
-	got := call.Len()
 	for i := 0; i < n; i++ {
 		p := &ss.segPend[i]
 		if i < got {
