@@ -1,0 +1,28 @@
+// Package proxy is hotswap's Redis-protocol front: a redcon server that keeps a session
+// per client connection and runs each client's commands against Redis through the
+// upstream pool, so that an application cannot tell hotswap from Redis.
+//
+// The path of a batch: redcon hands the handler one command; the handler takes the
+// rest of the client's pipeline (ReadPipeline), looks every command up in the command
+// table, and groups consecutive commands bound for the same upstream connection into a
+// segment. A segment goes upstream in one write and its replies come back as raw bytes,
+// written to the client unchanged. Commands that change per-connection state (SELECT,
+// AUTH, HELLO, CLIENT SETNAME/ID/REPLY, RESET, QUIT) are answered from the session, so
+// many clients can share a few upstream connections. What cannot be shared gets a
+// dedicated connection: MULTI/WATCH until the transaction ends, each blocking command
+// while it blocks, and pub/sub or MONITOR for good (push mode, see push.go).
+//
+// Where hotswap differs from Redis, by design:
+//   - RESP2 only: HELLO 3 is answered "-NOPROTO unsupported protocol version", as a
+//     Redis without RESP3 answers; every client library then stays on RESP2.
+//   - CLIENT TRACKING is refused (client-side caching needs a direct connection).
+//   - CLIENT LIST/INFO/KILL/UNBLOCK see hotswap's upstream connections, not clients.
+//   - A new client starts with the identity and db of the --redis URL; AUTH and
+//     SELECT switch it, checked by Redis itself on a connection of that identity.
+//   - A client that subscribes, runs MONITOR, WAIT, or CLIENT NO-EVICT/NO-TOUCH keeps a
+//     connection of its own until it disconnects; after SUBSCRIBE its commands go to
+//     Redis raw, so CLIENT ID/SETNAME there are Redis' answers for that connection.
+//   - The request parser is redcon's: a bulk string not followed by CRLF is a protocol
+//     error (Redis skips two bytes without looking), and "*0" or "*-1" is a protocol
+//     error (Redis ignores it).
+package proxy
