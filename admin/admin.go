@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 )
 
@@ -20,6 +21,8 @@ type Checks struct {
 	Ready func(ctx context.Context) error
 	// Status returns a JSON-serialisable snapshot.
 	Status func() any
+	// Pprof mounts net/http/pprof under /debug/pprof/ (for profiling a live process).
+	Pprof bool
 }
 
 // Server is the admin HTTP server.
@@ -71,6 +74,13 @@ func (s *Server) Handler() http.Handler {
 			s.log.Warn("admin: encode status", "err", err)
 		}
 	})
+	if s.checks.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

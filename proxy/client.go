@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"errors"
 
 	"github.com/tidwall/redcon"
 
@@ -16,7 +15,8 @@ import (
 // arity, a subcommand the upstream version lacks), the command is forwarded instead:
 // on a shared connection such a command fails without side effects.
 
-var errNameChars = errors.New("Client names cannot contain spaces, newlines or special characters.")
+// errNameChars is Redis' own wording, sent as it is.
+const errNameChars = "ERR Client names cannot contain spaces, newlines or special characters."
 
 // cmdClient handles CLIENT subcommands. It returns false if the client is gone.
 func (ss *session) cmdClient(c redcon.Conn, cmd redcon.Command, info *command.Info) bool {
@@ -38,7 +38,7 @@ func (ss *session) cmdClient(c redcon.Conn, cmd redcon.Command, info *command.In
 	case "client|setname":
 		ss.flush(c)
 		if !validName(cmd.Args[2]) {
-			ss.writeLocal(c, resp.AppendError(nil, "ERR "+errNameChars.Error()))
+			ss.writeLocal(c, resp.AppendError(nil, errNameChars))
 			return true
 		}
 		ss.name = append(ss.name[:0], cmd.Args[2]...)
@@ -145,7 +145,7 @@ func (ss *session) cmdHello(c redcon.Conn, cmd redcon.Command) {
 			j += 2
 		case bytes.EqualFold(args[j], []byte("setname")) && more >= 1:
 			if !validName(args[j+1]) {
-				ss.writeLocal(c, resp.AppendError(nil, "ERR "+errNameChars.Error()))
+				ss.writeLocal(c, resp.AppendError(nil, errNameChars))
 				return
 			}
 			name = args[j+1]

@@ -58,10 +58,10 @@ type session struct {
 	seg     []byte
 	segPend []pend
 	segConn *upstream.Conn // nil: a shared connection, chosen at flush
+	shared  *upstream.Conn // the shared connection this client last used
 
 	call  *upstream.Call
 	batch []redcon.Command
-	keys  []int
 
 	// push mode (pub/sub, MONITOR): set once the client left redcon's loop
 	detachedConn redcon.DetachedConn
@@ -281,9 +281,16 @@ func (ss *session) flush(c redcon.Conn) {
 
 const maxKeptSeg = 1 << 20
 
-// sendShared sends the segment on a shared connection, retrying once on another if
-// the one picked closed before anything was written.
+// sendShared sends the segment on the client's shared connection (picked once per
+// identity, so the pool's lock stays off the hot path), picking another if that one
+// closed before anything was written.
 func (ss *session) sendShared(call *upstream.Call, n int) error {
+	if up := ss.shared; up != nil && up.Key() == ss.key {
+		if err := up.Send(call, n, ss.seg); err == nil {
+			return nil
+		}
+	}
+	ss.shared = nil
 	var err error
 	for attempt := 0; attempt < 2; attempt++ {
 		var up *upstream.Conn
@@ -292,6 +299,7 @@ func (ss *session) sendShared(call *upstream.Call, n int) error {
 			return err
 		}
 		if err = up.Send(call, n, ss.seg); err == nil {
+			ss.shared = up
 			return nil
 		}
 	}

@@ -32,6 +32,7 @@ type serveConfig struct {
 	ShutdownTimeout  time.Duration
 	LogLevel         string
 	LogFormat        string
+	Pprof            bool
 }
 
 func newServe() *cobra.Command {
@@ -60,6 +61,7 @@ from Redis.`,
 	f.DurationVar(&cfg.DialTimeout, "dial-timeout", 2*time.Second, "upstream connect + handshake timeout")
 	f.DurationVar(&cfg.ReadTimeout, "read-timeout", 10*time.Second, "longest wait for Redis to reply to a non-blocking command before the connection is declared dead")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, how long to let in-flight commands finish")
+	f.BoolVar(&cfg.Pprof, "pprof", false, "serve Go's pprof profiles under /debug/pprof/ on the admin listener")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
 	return cmd
@@ -114,6 +116,7 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 				return srv.Pool().Ping(ctx)
 			},
 			Status: func() any { return statusOf(srv) },
+			Pprof:  cfg.Pprof,
 		}, log)
 		if err := adm.Open(cfg.Admin); err != nil {
 			_ = srv.Close(context.WithoutCancel(ctx))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -71,9 +72,9 @@ const (
 )
 
 // Conn is one connection to Redis. Sends are pipelined: a Send appends to a write
-// buffer, and whichever sender finds no write in progress writes everything pending in
-// one syscall, so concurrent clients' commands share writes. One reader goroutine
-// frames replies and hands them to the calls in send order.
+// buffer and a writer goroutine writes everything pending in one syscall, so
+// concurrent clients' commands share writes. One reader goroutine frames replies and
+// hands them to the calls in send order.
 type Conn struct {
 	pool   *Pool
 	key    Key
@@ -83,7 +84,7 @@ type Conn struct {
 	mu      sync.Mutex
 	wbuf    []byte
 	spare   []byte
-	writing bool
+	wake    chan struct{} // tells writeLoop there is something to write
 	queue   []*Call // calls awaiting replies, oldest first
 	head    int
 	closed  bool
@@ -119,32 +120,47 @@ func (c *Conn) Send(call *Call, n int, cmds ...[]byte) error {
 		c.queue = append(c.queue, call)
 		c.pending.Add(int32(n))
 	}
-	if c.writing {
-		c.mu.Unlock()
-		return nil
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default: // the writer is already due to run
 	}
-	c.writing = true
-	for len(c.wbuf) > 0 && !c.closed {
+	return nil
+}
+
+// writeLoop writes whatever senders queued. Before taking the buffer it yields once,
+// so that clients woken by the replies just delivered can queue their next commands
+// and go out in the same write: fewer, larger writes for Redis to read (group commit).
+func (c *Conn) writeLoop() {
+	for {
+		select {
+		case <-c.wake:
+		case <-c.closedCh:
+			return
+		}
+		runtime.Gosched()
+		c.mu.Lock()
+		if len(c.wbuf) == 0 {
+			c.mu.Unlock()
+			continue
+		}
+		// Swap buffers: senders append to the spare while this one is written.
 		out := c.wbuf
-		c.wbuf = c.spare[:0]
+		c.wbuf, c.spare = c.spare[:0], nil
 		c.mu.Unlock()
 		_, err := c.nc.Write(out)
+		if err != nil {
+			c.fail(fmt.Errorf("write: %w", err))
+			return
+		}
 		c.mu.Lock()
 		if cap(out) <= maxKeptBuf {
 			c.spare = out[:0]
 		} else {
 			c.spare = nil
 		}
-		if err != nil {
-			c.writing = false
-			c.mu.Unlock()
-			c.fail(fmt.Errorf("write: %w", err))
-			return nil // the call (already queued) receives the error
-		}
+		c.mu.Unlock()
 	}
-	c.writing = false
-	c.mu.Unlock()
-	return nil
 }
 
 // SendRaw writes b without expecting replies (push mode: the sink gets them).

@@ -387,7 +387,7 @@ func (p *Pool) dial(ctx context.Context, key Key, shared bool) (*Conn, error) {
 		}
 		return nil, err
 	}
-	c := &Conn{pool: p, key: key, nc: nc, shared: shared, closedCh: make(chan struct{})}
+	c := &Conn{pool: p, key: key, nc: nc, shared: shared, closedCh: make(chan struct{}), wake: make(chan struct{}, 1)}
 	p.mu.Lock()
 	p.downErr = nil
 	if p.closed {
@@ -398,6 +398,7 @@ func (p *Pool) dial(ctx context.Context, key Key, shared bool) (*Conn, error) {
 	p.all[c] = struct{}{}
 	p.mu.Unlock()
 	go c.readLoop()
+	go c.writeLoop()
 	return c, nil
 }
 
