@@ -427,18 +427,53 @@ func TestServer_Auth(t *testing.T) {
 	}
 }
 
-// HELLO 3 is answered as a Redis without RESP3 would; CLIENT TRACKING is refused clearly.
-func TestServer_UnsupportedModes(t *testing.T) {
+// HELLO 3 switches the client to RESP3 end to end; CLIENT TRACKING is refused clearly.
+func TestServer_Resp3AndTracking(t *testing.T) {
 	e := mustStart(t, nil)
 	r := mustDialRaw(t, e.addr)
-	if got := string(r.Do("HELLO", "3")); got != "-NOPROTO unsupported protocol version\r\n" {
+	if got := string(r.Do("HELLO", "3")); !strings.HasPrefix(got, "%7\r\n") || !strings.Contains(got, "proto\r\n:3") {
 		t.Fatalf("HELLO 3 = %q", got)
+	}
+	r.Do("HSET", "h", "f", "v")
+	if got := string(r.Do("HGETALL", "h")); got != "%1\r\n$1\r\nf\r\n$1\r\nv\r\n" {
+		t.Fatalf("HGETALL over RESP3 = %q, want a map", got)
+	}
+	other := mustDialRaw(t, e.addr) // still RESP2
+	if got := string(other.Do("HGETALL", "h")); got != "*2\r\n$1\r\nf\r\n$1\r\nv\r\n" {
+		t.Fatalf("HGETALL over RESP2 = %q, want an array", got)
 	}
 	if got := string(r.Do("CLIENT", "TRACKING", "on")); !strings.HasPrefix(got, "-ERR hotswap: CLIENT TRACKING is not supported") {
 		t.Fatalf("CLIENT TRACKING on = %q", got)
 	}
 	if got := string(r.Do("PING")); got != "+PONG\r\n" {
 		t.Fatalf("PING after refusals = %q", got)
+	}
+	// go-redis v9 with its defaults speaks RESP3.
+	c := redis.NewClient(&redis.Options{Addr: e.addr})
+	defer c.Close()
+	ctx := context.Background()
+	if m, err := c.HGetAll(ctx, "h").Result(); err != nil || m["f"] != "v" {
+		t.Fatalf("go-redis RESP3 HGETALL = %v, %v", m, err)
+	}
+	// RESP3 pub/sub: pushes arrive as push frames.
+	sub := c.Subscribe(ctx, "c3")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error {
+		if n := c.Publish(ctx, "c3", "m").Val(); n != 1 {
+			return fmt.Errorf("PUBLISH reached %d", n)
+		}
+		return nil
+	})
+	select {
+	case m := <-sub.Channel():
+		if m.Payload != "m" {
+			t.Fatalf("message %q", m.Payload)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message over RESP3")
 	}
 }
 

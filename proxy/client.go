@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"strconv"
 
 	"github.com/tidwall/redcon"
 
@@ -31,7 +32,7 @@ func (ss *session) cmdClient(c redcon.Conn, cmd redcon.Command, info *command.In
 	case "client|getname":
 		ss.flush(c)
 		if len(ss.name) == 0 {
-			ss.writeLocal(c, resp.AppendNullBulk(nil))
+			ss.writeLocal(c, ss.null())
 		} else {
 			ss.writeLocal(c, resp.AppendBulk(nil, ss.name))
 		}
@@ -114,23 +115,25 @@ func (ss *session) cmdSetInfo(c redcon.Conn, cmd redcon.Command) {
 	ss.writeLocal(c, []byte("+OK\r\n"))
 }
 
-// cmdHello is HELLO [protover [AUTH user pass] [SETNAME name]]. hotswap speaks RESP2
-// only and answers HELLO 3 exactly as a Redis that does not support RESP3 would
-// (NOPROTO), which every client library takes as the cue to stay on RESP2.
+// cmdHello is HELLO [protover [AUTH user pass] [SETNAME name]]. The protocol is per
+// client: a client that says HELLO 3 is served by upstream connections that said
+// HELLO 3 too, so RESP3 replies travel end to end unchanged.
 func (ss *session) cmdHello(c redcon.Conn, cmd redcon.Command) {
 	ss.flush(c)
 	args := cmd.Args
 	next := 1
+	proto := ss.key.Proto
 	if len(args) >= 2 {
 		ver, ok := parseRedisInt(args[1])
 		if !ok {
 			ss.writeLocal(c, []byte("-ERR Protocol version is not an integer or out of range\r\n"))
 			return
 		}
-		if ver != 2 {
+		if ver != 2 && ver != 3 {
 			ss.writeLocal(c, []byte("-NOPROTO unsupported protocol version\r\n"))
 			return
 		}
+		proto = int(ver)
 		next = 2
 	}
 	var key *upstream.Key
@@ -159,7 +162,13 @@ func (ss *session) cmdHello(c redcon.Conn, cmd redcon.Command) {
 		}
 	}
 	if key != nil {
+		key.Proto = proto
 		if err := ss.switchUser(*key); err != nil {
+			ss.writeError(c, err)
+			return
+		}
+	} else if proto != ss.key.Proto {
+		if err := ss.switchProto(proto); err != nil {
 			ss.writeError(c, err)
 			return
 		}
@@ -191,16 +200,50 @@ func (ss *session) switchUser(key upstream.Key) error {
 	if ss.ded == nil {
 		return ss.authenticate(key)
 	}
-	v, err := ss.roundTrip(resp.AppendCommandString(nil, "AUTH", key.User, key.Password))
+	v, err := ss.roundTrip(resp.AppendCommandString(nil, "HELLO", strconv.Itoa(key.Proto), "AUTH", key.User, key.Password))
 	if err != nil {
 		return err
 	}
 	if e := v.Err(); e != nil {
 		return e
 	}
-	ss.key.User, ss.key.Password = key.User, key.Password
+	ss.key.User, ss.key.Password, ss.key.Proto = key.User, key.Password, key.Proto
 	ss.dedDirty = true
 	return nil
+}
+
+// switchProto moves the client to RESP2 or RESP3: on the held connection if there is
+// one, else to upstream connections that speak it.
+func (ss *session) switchProto(proto int) error {
+	if ss.ded != nil {
+		v, err := ss.roundTrip(resp.AppendCommandString(nil, "HELLO", strconv.Itoa(proto)))
+		if err != nil {
+			return err
+		}
+		if e := v.Err(); e != nil {
+			return e
+		}
+		ss.key.Proto = proto
+		ss.dedDirty = true
+		return nil
+	}
+	key := ss.key
+	key.Proto = proto
+	if !ss.srv.pool.Known(key) {
+		if err := ss.srv.pool.Verify(ss.srv.ctx, key); err != nil {
+			return err
+		}
+	}
+	ss.key = key
+	return nil
+}
+
+// null is the null reply in the client's protocol.
+func (ss *session) null() []byte {
+	if ss.key.Proto == 3 {
+		return []byte("_\r\n")
+	}
+	return []byte("$-1\r\n")
 }
 
 // roundTrip sends one command hotswap itself needs answered, on the held connection

@@ -31,7 +31,7 @@ func TestServer_Differential(t *testing.T) {
 			cmd("CLIENT", "NOSUCH"), cmd("CLIENT", "SETNAME"), cmd("CLIENT", "SETNAME", "has space"),
 			cmd("SELECT", "notanumber"), cmd("SELECT", "01"), cmd("SELECT", "99999"), cmd("SELECT"),
 			cmd("AUTH", "nopass"), cmd("AUTH", "u", "p", "x"), cmd("HELLO", "4"), cmd("HELLO", "x"),
-			cmd("HELLO", "2", "BOGUS"), cmd("EXEC"), cmd("DISCARD"), cmd("UNWATCH"),
+			cmd("HELLO", "2", "BOGUS"), cmd("HELLO", "3", "AUTH", "default"), cmd("EXEC"), cmd("DISCARD"), cmd("UNWATCH"),
 			cmd("CLIENT", "SETINFO", "lib-name", "x"),
 		},
 		"types": {
@@ -76,16 +76,23 @@ func TestServer_Differential(t *testing.T) {
 			cmd("HELLO", "2", "SETNAME", "n2"),
 			cmd("CLIENT", "GETNAME"),
 			cmd("RESET"), cmd("CLIENT", "GETNAME"),
+			cmd("HELLO", "3"), cmd("CLIENT", "GETNAME"), cmd("HGETALL", "nohash"), cmd("HSET", "h3", "a", "1"),
+			cmd("HGETALL", "h3"), cmd("SMEMBERS", "nohash"), cmd("ZSCORE", "nohash", "x"), cmd("HELLO", "2"),
+			cmd("HGETALL", "h3"), cmd("HELLO", "3"), cmd("RESET"), cmd("HGETALL", "h3"),
 		},
 	}
 	idRe := regexp.MustCompile(`\$2\r\nid\r\n:\d+\r\n`)
+	normID := func(b []byte) []byte { return idRe.ReplaceAll(b, []byte("$2\r\nid\r\n:ID\r\n")) }
 	for name, script := range scripts {
 		for i := range script {
-			if script[i].args[0] == "HELLO" && len(script[i].args) > 1 && script[i].args[1] == "2" {
-				script[i].norm = func(b []byte) []byte { return idRe.ReplaceAll(b, []byte("$2\r\nid\r\n:ID\r\n")) }
+			if script[i].args[0] == "HELLO" {
+				script[i].norm = normID
 			}
 		}
 		t.Run(name, func(t *testing.T) { e.mustSame(t, script) })
+		// The same again over RESP3: replies travel end to end in the client's protocol.
+		resp3 := append([]step{{args: []string{"HELLO", "3"}, norm: normID}}, script...)
+		t.Run(name+"/resp3", func(t *testing.T) { e.mustSame(t, resp3) })
 	}
 }
 

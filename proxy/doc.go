@@ -13,8 +13,9 @@
 // while it blocks, and pub/sub or MONITOR for good (push mode, see push.go).
 //
 // Where hotswap differs from Redis, by design:
-//   - RESP2 only: HELLO 3 is answered "-NOPROTO unsupported protocol version", as a
-//     Redis without RESP3 answers; every client library then stays on RESP2.
+//   - The protocol is per client: after HELLO 3 a client is served by upstream
+//     connections that said HELLO 3 as well, so RESP3 replies (maps, sets, pushes) pass
+//     through unchanged. (redis-py 8 defaults to RESP3 and does not fall back.)
 //   - CLIENT TRACKING is refused (client-side caching needs a direct connection).
 //   - CLIENT LIST/INFO/KILL/UNBLOCK see hotswap's upstream connections, not clients.
 //   - A new client starts with the identity and db of the --redis URL; AUTH and

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"errors"
 	"strings"
 
@@ -35,12 +34,6 @@ func (ss *session) enterPush(c redcon.Conn, cmd redcon.Command, rest []redcon.Co
 	var out []byte
 	out = append(out, cmd.Raw...)
 	for _, r := range rest {
-		if reply := ss.pushLocal(r); reply != nil {
-			// Only HELLO with another protocol is answered here; its reply may
-			// overtake replies still on their way from Redis.
-			ss.writePush(reply)
-			continue
-		}
 		out = append(out, r.Raw...)
 	}
 	if err := up.SendRaw(out); err != nil {
@@ -69,28 +62,11 @@ func (ss *session) pushLoop(dc redcon.DetachedConn) {
 		if len(cmd.Args) == 0 {
 			continue
 		}
-		if reply := ss.pushLocal(cmd); reply != nil {
-			ss.writePush(reply)
-			continue
-		}
 		if err := ss.ded.SendRaw(cmd.Raw); err != nil {
 			ss.writePush(appendError(nil, err))
 			return
 		}
 	}
-}
-
-// pushLocal answers the commands that must not reach Redis raw in push mode: HELLO
-// with another protocol version would switch the connection to RESP3.
-func (ss *session) pushLocal(cmd redcon.Command) []byte {
-	if len(cmd.Args) >= 2 && bytes.EqualFold(cmd.Args[0], []byte("hello")) &&
-		!bytes.Equal(cmd.Args[1], []byte("2")) {
-		if _, ok := parseRedisInt(cmd.Args[1]); !ok {
-			return []byte("-ERR Protocol version is not an integer or out of range\r\n")
-		}
-		return []byte("-NOPROTO unsupported protocol version\r\n")
-	}
-	return nil
 }
 
 func (ss *session) writePush(b []byte) {

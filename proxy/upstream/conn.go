@@ -81,15 +81,15 @@ type Conn struct {
 	nc     net.Conn
 	shared bool
 
-	mu      sync.Mutex
-	wbuf    []byte
-	spare   []byte
-	wake    chan struct{} // tells writeLoop there is something to write
-	queue   []*Call // calls awaiting replies, oldest first
-	head    int
-	closed  bool
-	err     error
-	sink    Sink
+	mu     sync.Mutex
+	wbuf   []byte
+	spare  []byte
+	wake   chan struct{} // tells writeLoop there is something to write
+	queue  []*Call       // calls awaiting replies, oldest first
+	head   int
+	closed bool
+	err    error
+	sink   Sink
 
 	pending  atomic.Int32  // replies still expected, for the watchdog and Stats
 	progress atomic.Uint64 // reads completed, for the watchdog

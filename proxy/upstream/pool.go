@@ -19,12 +19,12 @@ import (
 )
 
 // Key is what makes two upstream connections interchangeable: replies depend on who is
-// authenticated and which db is selected. (hotswap speaks RESP2 only, so the protocol
-// version is always 2.)
+// authenticated, which db is selected and which protocol (RESP2 or RESP3) is spoken.
 type Key struct {
 	User     string
 	Password string
 	DB       int
+	Proto    int // 2 or 3 (HELLO 3); 0 means 2
 }
 
 // Options configure a Pool. Zero values take the defaults noted.
@@ -46,7 +46,9 @@ type Options struct {
 }
 
 // DefaultKey is the identity a new client starts with.
-func (o Options) DefaultKey() Key { return Key{User: o.Username, Password: o.Password, DB: o.DB} }
+func (o Options) DefaultKey() Key {
+	return Key{User: o.Username, Password: o.Password, DB: o.DB, Proto: 2}
+}
 
 func (o *Options) setDefaults() {
 	if o.DialTimeout <= 0 {
@@ -422,16 +424,27 @@ func (p *Pool) connect(ctx context.Context) (net.Conn, error) {
 	return tc, nil
 }
 
-// handshake sends AUTH and SELECT as key needs them, pipelined, and checks the replies.
+// handshake sends HELLO 3 or AUTH, and SELECT, as key needs them, pipelined, and
+// checks the replies.
 func handshake(ctx context.Context, nc net.Conn, key Key) error {
 	var req []byte
 	n := 0
-	if key.Password != "" || key.User != "" {
-		if key.User != "" && key.User != "default" {
-			req = resp.AppendCommandString(req, "AUTH", key.User, key.Password)
-		} else {
-			req = resp.AppendCommandString(req, "AUTH", key.Password)
-		}
+	// An empty User means the one-argument AUTH form, which Redis treats differently
+	// from "AUTH default pass" and from HELLO AUTH (it refuses a password when the
+	// default user has none): replay the form the client used.
+	switch {
+	case key.User != "" && key.Proto == 3:
+		req = resp.AppendCommandString(req, "HELLO", "3", "AUTH", key.User, key.Password)
+		n++
+	case key.User != "":
+		req = resp.AppendCommandString(req, "AUTH", key.User, key.Password)
+		n++
+	case key.Password != "":
+		req = resp.AppendCommandString(req, "AUTH", key.Password)
+		n++
+	}
+	if key.Proto == 3 && key.User == "" {
+		req = resp.AppendCommandString(req, "HELLO", "3")
 		n++
 	}
 	if key.DB != 0 {
