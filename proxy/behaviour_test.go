@@ -14,6 +14,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"hotswap/internal/testutil"
+	"hotswap/proxy"
 	"hotswap/proxy/upstream"
 	"hotswap/resp"
 )
@@ -623,5 +625,26 @@ func TestServer_GracefulClose(t *testing.T) {
 	}
 	if err := <-closed; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Close right after Open returns (redcon may not have started serving yet).
+func TestServer_CloseRightAfterOpen(t *testing.T) {
+	backend := testutil.MustStartRedis(t)
+	for i := 0; i < 20; i++ {
+		srv := proxy.New(proxy.Config{Upstream: upstream.Options{Addr: backend.Addr}})
+		if err := srv.Open(context.Background(), "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- srv.Close(context.Background()) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close did not return")
+		}
 	}
 }

@@ -110,7 +110,10 @@ func (s *Server) Close(ctx context.Context) error {
 				"in_flight", s.inflight.Load())
 		}
 	}
-	if err := s.rs.Close(); err != nil && !errors.Is(err, net.ErrClosed) && firstErr == nil {
+	// redcon's Close closes the listener and every attached client; it fails with
+	// "not serving" if its Serve has not started yet, so close the listener too.
+	_ = s.rs.Close()
+	if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) && firstErr == nil {
 		firstErr = fmt.Errorf("proxy: close listener: %w", err)
 	}
 	s.mu.Lock()
