@@ -47,7 +47,7 @@ func (s *Scanner) Scan(buf []byte) (int, error) {
 			return 0, nil
 		}
 		lineEnd := s.pos + i + 1 // just past '\n'
-		if i == 0 || buf[lineEnd-2] != '\r' {
+		if i < 2 || buf[lineEnd-2] != '\r' {
 			return 0, fmt.Errorf("%w: line not terminated by CRLF", ErrProtocol)
 		}
 		typ := buf[s.pos]
@@ -90,8 +90,9 @@ func (s *Scanner) Scan(buf []byte) (int, error) {
 			return 0, fmt.Errorf("%w: unknown type byte %q", ErrProtocol, typ)
 		}
 		if typ == '|' {
-			// An attribute precedes the reply it annotates: one more element follows.
-			s.stack = append(s.stack, 1)
+			// An attribute precedes the value it annotates, and the two count as one
+			// element of whatever holds them: a level of two (attribute, value).
+			s.stack = append(s.stack, 2)
 		}
 		if children > 0 {
 			s.stack = append(s.stack, children)

@@ -52,6 +52,9 @@ func Parse(b []byte) (Value, int, error) {
 
 // decode assumes b holds a complete, well-formed reply (checked by Scanner).
 func decode(b []byte) (Value, int, error) {
+	if len(b) < 3 {
+		return Value{}, 0, fmt.Errorf("%w: truncated reply", ErrProtocol)
+	}
 	i := 0
 	for b[i] != '\n' {
 		i++
