@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ type serveConfig struct {
 	LogLevel         string
 	LogFormat        string
 	Pprof            bool
+	Procs            int
 }
 
 func newServe() *cobra.Command {
@@ -55,7 +57,8 @@ from Redis.`,
 	f.StringVar(&cfg.Mapping, "mapping", "", "key mapping file (YAML): which keys move to DynamoDB")
 	f.StringVar(&cfg.Flags, "flags", "", "flagd flag file with the migration stages")
 	f.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL (default: the AWS SDK's resolution)")
-	f.IntVar(&cfg.SharedConns, "shared-conns", 2, "shared upstream connections per identity (user, db); plain commands of all clients are pipelined over them")
+	f.IntVar(&cfg.Procs, "procs", 1, "OS threads running Go code at once (GOMAXPROCS); 0 keeps Go's default (the CPU limit). One is fastest until a core is saturated: see docs/BENCHMARKS.md")
+	f.IntVar(&cfg.SharedConns, "shared-conns", 1, "shared upstream connections per identity (user, db); plain commands of all clients are pipelined over them")
 	f.IntVar(&cfg.MaxConns, "max-conns", 1000, "cap on upstream connections (shared + dedicated for MULTI, blocking commands, pub/sub)")
 	f.IntVar(&cfg.MaxIdle, "max-idle", 16, "idle dedicated upstream connections kept per identity")
 	f.DurationVar(&cfg.DialTimeout, "dial-timeout", 2*time.Second, "upstream connect + handshake timeout")
@@ -86,6 +89,9 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 	log, err := newLogger(cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
+	}
+	if cfg.Procs > 0 {
+		runtime.GOMAXPROCS(cfg.Procs)
 	}
 	up, err := upstream.ParseURL(cfg.Redis)
 	if err != nil {
@@ -123,7 +129,7 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 			return err
 		}
 	}
-	log.Info("hotswap started", "version", version, "listen", srv.Addr().String(),
+	log.Info("hotswap started", "version", version, "listen", srv.Addr().String(), "procs", runtime.GOMAXPROCS(0),
 		"redis", upstream.Redacted(cfg.Redis), "admin", cfg.Admin)
 
 	<-ctx.Done()

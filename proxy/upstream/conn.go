@@ -92,6 +92,7 @@ type Conn struct {
 	sink   Sink
 
 	pending  atomic.Int32  // replies still expected, for the watchdog and Stats
+	queued   atomic.Uint64 // Sends so far, for the writer's batching
 	progress atomic.Uint64 // reads completed, for the watchdog
 	blocking atomic.Bool   // a blocking command is in flight: no read timeout
 	stalled  int           // watchdog ticks without progress (watchdog goroutine only)
@@ -120,6 +121,7 @@ func (c *Conn) Send(call *Call, n int, cmds ...[]byte) error {
 		c.queue = append(c.queue, call)
 		c.pending.Add(int32(n))
 	}
+	c.queued.Add(1)
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -138,7 +140,16 @@ func (c *Conn) writeLoop() {
 		case <-c.closedCh:
 			return
 		}
-		runtime.Gosched()
+		// Yield while others keep adding: each round lets the clients that became
+		// runnable meanwhile queue their commands into this write.
+		for i, n := 0, c.queued.Load(); i < 4; i++ {
+			runtime.Gosched()
+			m := c.queued.Load()
+			if m == n {
+				break
+			}
+			n = m
+		}
 		c.mu.Lock()
 		if len(c.wbuf) == 0 {
 			c.mu.Unlock()

@@ -37,7 +37,7 @@ type Options struct {
 
 	DialTimeout time.Duration // connect plus handshake; default 2s
 	ReadTimeout time.Duration // longest wait for a reply to a non-blocking command; default 10s
-	SharedConns int           // shared connections per Key; default 2
+	SharedConns int           // shared connections per Key; default 1
 	MaxConns    int           // cap on all upstream connections; default 1000
 	MaxIdle     int           // idle dedicated connections kept per Key; default 16
 	// DownBackoff is how long after a failed dial commands fail fast with that error
@@ -58,7 +58,7 @@ func (o *Options) setDefaults() {
 		o.ReadTimeout = 10 * time.Second
 	}
 	if o.SharedConns <= 0 {
-		o.SharedConns = 2
+		o.SharedConns = 1
 	}
 	if o.MaxConns <= 0 {
 		o.MaxConns = 1000
