@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -35,6 +36,7 @@ type serveConfig struct {
 	LogFormat        string
 	Pprof            bool
 	Procs            int
+	GCPercent        int
 }
 
 func newServe() *cobra.Command {
@@ -58,6 +60,7 @@ from Redis.`,
 	f.StringVar(&cfg.Flags, "flags", "", "flagd flag file with the migration stages")
 	f.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL (default: the AWS SDK's resolution)")
 	f.IntVar(&cfg.Procs, "procs", 1, "OS threads running Go code at once (GOMAXPROCS); 0 keeps Go's default (the CPU limit). One is fastest until a core is saturated: see docs/BENCHMARKS.md")
+	f.IntVar(&cfg.GCPercent, "gc-percent", 400, "Go GC target (GOGC): heap growth between collections, in percent; the GOGC variable, if set, wins. Higher trades memory for CPU: see docs/BENCHMARKS.md")
 	f.IntVar(&cfg.SharedConns, "shared-conns", 1, "shared upstream connections per identity (user, db); plain commands of all clients are pipelined over them")
 	f.IntVar(&cfg.MaxConns, "max-conns", 1000, "cap on upstream connections (shared + dedicated for MULTI, blocking commands, pub/sub)")
 	f.IntVar(&cfg.MaxIdle, "max-idle", 16, "idle dedicated upstream connections kept per identity")
@@ -92,6 +95,12 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 	}
 	if cfg.Procs > 0 {
 		runtime.GOMAXPROCS(cfg.Procs)
+	}
+	if _, set := os.LookupEnv("GOGC"); !set && cfg.GCPercent != 0 {
+		// The request path allocates a little per command (redcon copies each
+		// command); with a live heap of a few MiB the default GOGC=100 collects
+		// so often that it shows in the tail latency on one thread.
+		debug.SetGCPercent(cfg.GCPercent)
 	}
 	up, err := upstream.ParseURL(cfg.Redis)
 	if err != nil {

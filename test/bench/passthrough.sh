@@ -26,6 +26,9 @@ BENCH_TIMEOUT=${BENCH_TIMEOUT:-600}
 HOTSWAP_BIN=${HOTSWAP_BIN:-}
 HOTSWAP_ARGS=${HOTSWAP_ARGS:-}
 FLUSH=${FLUSH:-1}
+MAX_OTHER_LOAD=${MAX_OTHER_LOAD:-20}
+BUSY_RETRIES=${BUSY_RETRIES:-1}
+MAX_RETRIES=${MAX_RETRIES:-}
 KEEP_WORK=${KEEP_WORK:-0}
 OUT=${OUT:-}
 
@@ -238,6 +241,7 @@ NTARGETS=$(wc -w <<<"$TARGETS")
 NPIPE=$(wc -w <<<"$PIPELINES")
 TOTAL_RUNS=$((REPS * NPIPE * NTARGETS * ${#TEST_LIST[@]}))
 RUN=0
+RETRIES_LEFT=${MAX_RETRIES:-$((TOTAL_RUNS / 5))}
 BENCH_START=$(date +%s)
 
 # Commands Redis executed since the last CONFIG RESETSTAT, all kinds but CONFIG/INFO.
@@ -245,11 +249,59 @@ redis_calls() {
 	rcli INFO commandstats | awk -F'[:=,]' '/^cmdstat_/ && $1 !~ /cmdstat_(config|info|ping)$/ { n += $3 } END { print n + 0 }'
 }
 
+# bench_once TARGET REP PIPELINE TEST: one redis-benchmark run, appended to raw.tsv.
+# Returns 1 if the run failed, 2 if the target died; sets LAST_OTHER (other load, %).
+bench_once() {
+	local target=$1 rep=$2 pipe=$3 test=$4
+	local port ppid p0 p1 r0 r1 m0 m1 st0 st1 s0 s1 c0 c1 t0 t1 rc other calls line
+	local _name rps avg min p50 p95 p99 max
+	port=$(port_of "$target")
+	ppid=$(pid_of "$target")
+	rcli CONFIG RESETSTAT >/dev/null
+	p0=$(cpu_ticks "$ppid")
+	r0=$(cpu_ticks "$REDIS_PID")
+	m0=$(machine_busy) st0=$(machine_steal) s0=$(servers_ticks) c0=$(children_ticks) t0=$(date +%s%N)
+	rc=0
+	timeout "$BENCH_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$N" -r "$KEYSPACE" \
+		-d "$DATASIZE" -t "$test" -P "$pipe" --csv >"$WORK/bench.out" 2>"$WORK/bench.err" || rc=$?
+	t1=$(date +%s%N) c1=$(children_ticks) s1=$(servers_ticks) st1=$(machine_steal) m1=$(machine_busy)
+	p1=$(cpu_ticks "$ppid" 2>/dev/null || echo "$p0")
+	r1=$(cpu_ticks "$REDIS_PID")
+	# Share of the machine's CPU used by processes other than the client and the servers (builds,
+	# tests, ...) and stolen by the hypervisor, in % of the run's wall time on all CPUs.
+	other=$(awk -v b="$((m1 - m0 - (s1 - s0) - (c1 - c0)))" -v st="$((st1 - st0))" -v ns="$((t1 - t0))" \
+		-v hz="$CLK_TCK" -v n="$NCPU" 'BEGIN { cap = ns / 1e9 * hz * n / 100; f = b / cap; printf "%.0f\t%.0f", f < 0 ? 0 : f, st / cap }')
+	LAST_OTHER=${other%%$'\t'*}
+	calls=$(redis_calls)
+	line=$(awk -F, 'NR > 1 && NF >= 8 { gsub(/"/, ""); print; exit }' "$WORK/bench.out")
+	if ((rc != 0)) || [[ -z $line ]] || grep -qi 'error' "$WORK/bench.err"; then
+		log "  FAILED (exit $rc): $(head -c 300 "$WORK/bench.err" | tr '\n' ' ') $(head -c 300 "$WORK/bench.out" | tr '\n' ' ')"
+		if ! kill -0 "$ppid" 2>/dev/null; then
+			log "  $target is no longer running; skipping it from now on (see $WORK/$target.log)"
+			DEAD+="$target "
+			return 2
+		fi
+		return 1
+	fi
+	IFS=, read -r _name rps avg min p50 p95 p99 max <<<"$line"
+	awk -v t="$target" -v rep="$rep" -v pipe="$pipe" -v test="$test" -v rps="$rps" -v avg="$avg" \
+		-v min="$min" -v p50="$p50" -v p95="$p95" -v p99="$p99" -v max="$max" \
+		-v dp="$((p1 - p0))" -v dr="$((r1 - r0))" -v hz="$CLK_TCK" -v n="$N" -v calls="$calls" -v other="$other" 'BEGIN {
+		pcpu = (t == "direct") ? "-" : sprintf("%.2f", dp / hz * 1e6 / n)
+		printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.3f\t%s\n",
+			t, rep, pipe, test, rps, avg, min, p50, p95, p99, max, pcpu, dr / hz * 1e6 / n, calls / n, other
+	}' >>"$RAW"
+	tail -1 "$RAW" | awk -F'\t' '{ printf "  %s rps, p50 %s ms, p99 %s ms, proxy %s us/cmd, redis %s us/cmd, redis calls/cmd %s, other load %s%%, steal %s%%\n", $5, $8, $10, $12, $13, $14, $15, $16 }' >&2
+	if ((calls < N * 99 / 100)); then
+		log "  warning: redis executed only $calls commands for $N requests: is the target answering without forwarding?"
+	fi
+	return 0
+}
+
 for ((rep = 1; rep <= REPS; rep++)); do
 	for pipe in $PIPELINES; do
 		for target in $TARGETS; do
 			[[ $DEAD == *" $target "* ]] && continue
-			port=$(port_of "$target")
 			((FLUSH)) && rcli FLUSHALL >/dev/null
 			for test in "${TEST_LIST[@]}"; do
 				RUN=$((RUN + 1))
@@ -257,45 +309,15 @@ for ((rep = 1; rep <= REPS; rep++)); do
 				eta=""
 				((RUN > 1 && elapsed > 0)) && eta=", ~$((elapsed * (TOTAL_RUNS - RUN + 1) / (RUN - 1)))s left"
 				log "run $RUN/$TOTAL_RUNS: rep $rep, -P $pipe, $target, $test$eta"
-				rcli CONFIG RESETSTAT >/dev/null
-				ppid=$(pid_of "$target")
-				p0=$(cpu_ticks "$ppid")
-				r0=$(cpu_ticks "$REDIS_PID")
-				m0=$(machine_busy) st0=$(machine_steal) s0=$(servers_ticks) c0=$(children_ticks) t0=$(date +%s%N)
-				set +e
-				timeout "$BENCH_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$N" -r "$KEYSPACE" \
-					-d "$DATASIZE" -t "$test" -P "$pipe" --csv >"$WORK/bench.out" 2>"$WORK/bench.err"
-				rc=$?
-				set -e
-				t1=$(date +%s%N) c1=$(children_ticks) s1=$(servers_ticks) st1=$(machine_steal) m1=$(machine_busy)
-				p1=$(cpu_ticks "$ppid" 2>/dev/null || echo "$p0")
-				r1=$(cpu_ticks "$REDIS_PID")
-				# Share of the machine's CPU that neither the client nor the servers used: other
-				# work on the machine (builds, tests, a noisy neighbour's steal) that skews the run.
-				foreign=$(awk -v b="$((m1 - m0 - (s1 - s0) - (c1 - c0)))" -v st="$((st1 - st0))" -v ns="$((t1 - t0))" \
-					-v hz="$CLK_TCK" -v n="$NCPU" 'BEGIN { cap = ns / 1e9 * hz * n / 100; f = b / cap; printf "%.0f\t%.0f", f < 0 ? 0 : f, st / cap }')
-				calls=$(redis_calls)
-				line=$(awk -F, 'NR > 1 && NF >= 8 { gsub(/"/, ""); print; exit }' "$WORK/bench.out")
-				if ((rc != 0)) || [[ -z $line ]] || grep -qi 'error' "$WORK/bench.err"; then
-					log "  FAILED (exit $rc): $(head -c 300 "$WORK/bench.err" | tr '\n' ' ') $(head -c 300 "$WORK/bench.out" | tr '\n' ' ')"
-					if ! kill -0 "$ppid" 2>/dev/null; then
-						log "  $target is no longer running; skipping it from now on (see $WORK/$target.log)"
-						DEAD+="$target "
-						break
-					fi
-					continue
-				fi
-				IFS=, read -r _name rps avg min p50 p95 p99 max <<<"$line"
-				awk -v t="$target" -v rep="$rep" -v pipe="$pipe" -v test="$test" -v rps="$rps" -v avg="$avg" \
-					-v min="$min" -v p50="$p50" -v p95="$p95" -v p99="$p99" -v max="$max" \
-					-v dp="$((p1 - p0))" -v dr="$((r1 - r0))" -v hz="$CLK_TCK" -v n="$N" -v calls="$calls" -v foreign="$foreign" 'BEGIN {
-					pcpu = (t == "direct") ? "-" : sprintf("%.2f", dp / hz * 1e6 / n)
-					printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.3f\t%s\n",
-						t, rep, pipe, test, rps, avg, min, p50, p95, p99, max, pcpu, dr / hz * 1e6 / n, calls / n, foreign
-				}' >>"$RAW"
-				tail -1 "$RAW" | awk -F'\t' '{ printf "  %s rps, p50 %s ms, p99 %s ms, proxy %s us/cmd, redis %s us/cmd, redis calls/cmd %s, other load %s%%, steal %s%%\n", $5, $8, $10, $12, $13, $14, $15, $16 }' >&2
-				awk -F'\t' -v c="$calls" -v n="$N" 'BEGIN { if (c < n * 0.99) exit 1 }' ||
-					log "  warning: redis executed only $calls commands for $N requests: is the target answering without forwarding?"
+				for ((try = 0; ; try++)); do
+					st=0
+					bench_once "$target" "$rep" "$pipe" "$test" || st=$?
+					((st == 2)) && break 2 # the target died: skip the rest of its tests
+					((st == 1)) && break
+					((LAST_OTHER > MAX_OTHER_LOAD && try < BUSY_RETRIES && RETRIES_LEFT > 0)) || break
+					RETRIES_LEFT=$((RETRIES_LEFT - 1))
+					log "  the machine was busy (${LAST_OTHER}% other load): running it again ($RETRIES_LEFT retries left)"
+				done
 			done
 		done
 	done
@@ -305,11 +327,15 @@ if ((IDLE_CONNS > 0)) && [[ " $IDLE_PHASES " == *" warm "* ]]; then idle_phase w
 
 # --- report ----------------------------------------------------------------------
 # Medians per (target, pipeline, test) of every numeric column.
+# Runs during which other work took more than MAX_OTHER_LOAD% of the machine are left out of a
+# cell's medians when at least REPS/2 of its runs (retries included) were quieter; otherwise all
+# runs count and the cell is marked (column 15 = 1).
 MED=$WORK/median.tsv
-awk -F'\t' '
+awk -F'\t' -v maxo="$MAX_OTHER_LOAD" -v reps="$REPS" '
 function median(s,    a, n, i, j, x) {
 	n = split(s, a, " ")
-	for (i = 2; i <= n; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+	for (i = 1; i <= n; i++) a[i] += 0
+	for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
 	if (n % 2) return a[(n + 1) / 2]
 	return (a[n / 2] + a[n / 2 + 1]) / 2
 }
@@ -317,17 +343,20 @@ function median(s,    a, n, i, j, x) {
 	k = $1 SUBSEP $3 SUBSEP $4
 	if (!(k in cnt)) order[++nk] = k
 	cnt[k]++
-	for (c = 5; c <= 14; c++) v[k, c] = v[k, c] " " $c
+	quiet = ($15 + 0 <= maxo)
+	if (quiet) nq[k]++
+	for (c = 5; c <= 14; c++) { all[k, c] = all[k, c] " " $c; if (quiet) q[k, c] = q[k, c] " " $c }
 }
 END {
 	for (i = 1; i <= nk; i++) {
 		k = order[i]; split(k, p, SUBSEP)
-		printf "%s\t%s\t%s\t%d", p[1], p[2], p[3], cnt[k]
+		useq = (nq[k] * 2 >= reps)
+		printf "%s\t%s\t%s\t%d", p[1], p[2], p[3], useq ? nq[k] : cnt[k]
 		for (c = 5; c <= 14; c++) {
 			if (c == 12 && p[1] == "direct") printf "\t-"
-			else printf "\t%s", median(v[k, c])
+			else printf "\t%s", median(useq ? q[k, c] : all[k, c])
 		}
-		printf "\n"
+		printf "\t%d\n", useq ? 0 : 1
 	}
 }' "$RAW" >"$MED"
 
@@ -336,19 +365,22 @@ END {
 	echo
 	echo "$INFO"
 	echo
-	echo "Throughput in requests/s (ratio to direct Redis), latency p50/p99 in ms, proxy CPU in"
-	echo "µs of user+system time per command (utime+stime from /proc, all threads). Medians of $REPS runs."
+	echo "Throughput in requests/s (ratio to direct Redis), latency p50/p99 in ms, proxy CPU in µs of"
+	echo "user+system time per command (utime+stime from /proc, all threads): medians over $REPS interleaved"
+	echo "repetitions. A run during which other processes used more than $MAX_OTHER_LOAD% of the machine is repeated"
+	echo "(up to $BUSY_RETRIES time(s), ${MAX_RETRIES:-$((TOTAL_RUNS / 5))} repeats in all) and left out of its cell's median when the cell has at"
+	echo "least $(((REPS + 1) / 2)) quieter runs; † marks a cell that had not (all its runs counted: noisy)."
 	echo
 	echo "| test | P | direct rps | twemproxy rps | hotswap rps | direct p50/p99 | twemproxy p50/p99 | hotswap p50/p99 | hotswap µs CPU/cmd | twemproxy µs CPU/cmd |"
 	echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
 	for pipe in $PIPELINES; do
 		for test in "${TEST_LIST[@]}"; do
 			awk -F'\t' -v pipe="$pipe" -v test="$test" '
-				$2 == pipe && $3 == test { rps[$1] = $5; p50[$1] = $8; p99[$1] = $10; cpu[$1] = $12 }
+				$2 == pipe && $3 == test { rps[$1] = $5; p50[$1] = $8; p99[$1] = $10; cpu[$1] = $12; busy[$1] = $15 ? " †" : "" }
 				function r(t) {
 					if (!(t in rps)) return "—"
-					if (t == "direct" || !("direct" in rps)) return sprintf("%.0f", rps[t])
-					return sprintf("%.0f (%.2fx)", rps[t], rps[t] / rps["direct"])
+					if (t == "direct" || !("direct" in rps)) return sprintf("%.0f%s", rps[t], busy[t])
+					return sprintf("%.0f (%.2fx)%s", rps[t], rps[t] / rps["direct"], busy[t])
 				}
 				function l(t) { return (t in rps) ? sprintf("%.3f / %.3f", p50[t], p99[t]) : "—" }
 				function c(t) { return (t in rps) ? sprintf("%.1f", cpu[t]) : "—" }
@@ -393,12 +425,12 @@ END {
 		}' "$IDLE_TSV"
 	fi
 	echo
-	awk -F'\t' '{ v[++n] = $15 + 0; w[n] = $16 + 0; if ($15 + 0 > 10) hi++ }
+	awk -F'\t' -v maxo="$MAX_OTHER_LOAD" '{ v[++n] = $15 + 0; w[n] = $16 + 0; if ($15 + 0 > maxo) hi++ }
 	function sort(a, n,    i, j, x) { for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x } }
 	END {
 		if (!n) exit
 		sort(v, n); sort(w, n)
-		printf "Other load during the runs (machine CPU used by processes other than the client and the servers): median %d%%, max %d%%; %d of %d runs above 10%%. Hypervisor steal: median %d%%, max %d%%.\n", v[int((n + 1) / 2)], v[n], hi, n, w[int((n + 1) / 2)], w[n]
+		printf "Other load during the runs (machine CPU used by processes other than the client and the servers): median %d%%, max %d%%; %d of %d runs above %d%%. Hypervisor steal: median %d%%, max %d%%.\n", v[int((n + 1) / 2)], v[n], hi, n, maxo, w[int((n + 1) / 2)], w[n]
 		if (hi > n / 5) print "**Warning: the machine was busy with other work during many runs; the numbers are noisy.**"
 	}' "$RAW"
 	echo
