@@ -648,3 +648,42 @@ func TestServer_CloseRightAfterOpen(t *testing.T) {
 		}
 	}
 }
+
+// A transaction sent as one pipeline, with a SELECT inside, leaves the client in the
+// db Redis says and returns no connection to the pool in the wrong db.
+func TestServer_PipelinedTransactionWithSelect(t *testing.T) {
+	e := mustStart(t, nil)
+	run := func(addr string) []string {
+		r := mustDialRaw(t, addr)
+		var req []byte
+		for _, args := range [][]string{
+			{"MULTI"}, {"SELECT", "2"}, {"SET", "k", "in2"}, {"EXEC"},
+			{"SET", "k2", "after"}, {"MULTI"}, {"SELECT", "3"}, {"DISCARD"}, {"GET", "k2"},
+		} {
+			req = resp.AppendCommandString(req, args...)
+		}
+		r.Send(req)
+		var out []string
+		for i := 0; i < 9; i++ {
+			out = append(out, string(r.Read()))
+		}
+		// And once the batch is over, the client is in the db Redis says.
+		out = append(out, string(r.Do("GET", "k2")), string(r.Do("GET", "k")))
+		return out
+	}
+	got, want := run(e.addr), run(e.direct.Addr)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("reply %d: hotswap %q, redis %q", i, got[i], want[i])
+		}
+	}
+	// Other clients start in db 0, whatever connection serves them.
+	for i := 0; i < 10; i++ {
+		r := mustDialRaw(t, e.addr)
+		r.Do("MULTI")
+		r.Do("EXEC")
+		if got := string(r.Do("GET", "k")); got != "$-1\r\n" {
+			t.Fatalf("a new client reads db 2's key: %q", got)
+		}
+	}
+}

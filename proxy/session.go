@@ -122,11 +122,14 @@ func (ss *session) dispatch(c redcon.Conn, cmd redcon.Command, info *command.Inf
 		if !ss.hold(c) {
 			return true
 		}
-		eff := effMulti
 		if name == "watch" {
-			eff = effWatch
+			ss.forward(cmd, effWatch)
+			return true
 		}
-		ss.forward(cmd, eff)
+		ss.forward(cmd, effMulti)
+		// Assume MULTI succeeds, so the commands pipelined after it are treated as
+		// queued (a SELECT among them pins the connection); the reply corrects it.
+		ss.multi = true
 		return true
 	case "exec", "discard":
 		ss.forward(cmd, effExec)
@@ -308,12 +311,10 @@ func (ss *session) sendShared(call *upstream.Call, n int) error {
 
 // apply updates the session from the reply to a command with an effect.
 func (ss *session) apply(p *pend, reply []byte) {
-	ok := len(reply) > 0 && reply[0] == '+'
+	ok := bytes.Equal(reply, []byte("+OK\r\n")) // not +QUEUED: inside MULTI nothing applies yet
 	switch p.eff {
 	case effMulti:
-		if ok {
-			ss.multi = true
-		}
+		ss.multi = ok
 	case effExec:
 		if bytes.HasPrefix(reply, []byte("-ERR EXEC without MULTI")) ||
 			bytes.HasPrefix(reply, []byte("-ERR DISCARD without MULTI")) {
