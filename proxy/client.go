@@ -124,7 +124,7 @@ func (ss *session) cmdHello(c redcon.Conn, cmd redcon.Command) {
 	next := 1
 	proto := ss.key.Proto
 	if len(args) >= 2 {
-		ver, ok := parseRedisInt(args[1])
+		ver, ok := command.ParseInt(args[1])
 		if !ok {
 			ss.writeLocal(c, []byte("-ERR Protocol version is not an integer or out of range\r\n"))
 			return

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"errors"
-	"strconv"
 	"sync"
 
 	"github.com/tidwall/redcon"
@@ -456,10 +455,11 @@ func (ss *session) blocking(c redcon.Conn, cmd redcon.Command) {
 // opening a connection to that db the first time one is needed.
 func (ss *session) cmdSelect(c redcon.Conn, cmd redcon.Command) {
 	if len(cmd.Args) != 2 {
-		ss.forwardLocalError(c, cmd)
+		// Redis words the arity error; on a shared connection it has no side effect.
+		ss.forward(cmd, effNone)
 		return
 	}
-	db, ok := parseRedisInt(cmd.Args[1])
+	db, ok := command.ParseInt(cmd.Args[1])
 	if !ok {
 		ss.flush(c)
 		ss.writeLocal(c, []byte("-ERR value is not an integer or out of range\r\n"))
@@ -491,8 +491,8 @@ func (ss *session) cmdSelect(c redcon.Conn, cmd redcon.Command) {
 // and switches the client to that identity.
 func (ss *session) cmdAuth(c redcon.Conn, cmd redcon.Command) {
 	switch {
-	case len(cmd.Args) < 2:
-		ss.forwardLocalError(c, cmd)
+	case len(cmd.Args) < 2: // Redis words the arity error
+		ss.forward(cmd, effNone)
 		return
 	case len(cmd.Args) > 3:
 		ss.flush(c)
@@ -526,13 +526,6 @@ func (ss *session) authenticate(key upstream.Key) error {
 	return nil
 }
 
-// forwardLocalError lets Redis word the error for a malformed command hotswap would
-// otherwise answer itself (arity errors): the command is sent as it is to a shared
-// connection, where it fails without side effects.
-func (ss *session) forwardLocalError(c redcon.Conn, cmd redcon.Command) {
-	ss.forward(cmd, effNone)
-}
-
 // cmdReset is RESET: the client's state back to a fresh connection's.
 func (ss *session) cmdReset(c redcon.Conn) {
 	ss.flush(c)
@@ -545,19 +538,6 @@ func (ss *session) cmdReset(c redcon.Conn) {
 	ss.name, ss.libName, ss.libVer = nil, nil, nil
 	ss.replyOff, ss.skipNext = false, false
 	c.WriteRaw([]byte("+RESET\r\n"))
-}
-
-// parseRedisInt parses a signed 64-bit integer the way Redis' string2ll does: no
-// leading '+', no leading zeros, no spaces.
-func parseRedisInt(b []byte) (int64, bool) {
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	if strconv.FormatInt(n, 10) != string(b) {
-		return 0, false
-	}
-	return n, true
 }
 
 // appendError turns err into an error reply. Errors Redis sent are passed on verbatim.

@@ -222,7 +222,7 @@ func (i *Info) keysUsingKeySpecs(args [][]byte, dst []int) (out []int, ok bool) 
 			if spec.KeyNumIdx >= argc || idx >= argc || idx < 0 {
 				return dst[:n], false
 			}
-			numkeys, ok := string2ll(args[idx])
+			numkeys, ok := ParseInt(args[idx])
 			if !ok || numkeys < 0 {
 				return dst[:n], false
 			}
@@ -424,9 +424,10 @@ func cstrEqualFold(arg []byte, lit string) bool {
 	return true
 }
 
-// string2ll is Redis' strict integer parse (src/util.c): an optional '-', no leading
-// zeros, no spaces or '+', at most 20 bytes, within int64.
-func string2ll(b []byte) (int64, bool) {
+// ParseInt is Redis' strict integer parse (string2ll in src/util.c): an optional '-',
+// no leading zeros, no spaces or '+', at most 20 bytes, within int64. Arguments Redis
+// reads as integers (SELECT's index, HELLO's version) must be read with it.
+func ParseInt(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) >= 21 {
 		return 0, false
 	}

@@ -187,13 +187,13 @@ func TestKeyArgs(t *testing.T) {
 func TestString2ll(t *testing.T) {
 	ok := map[string]int64{"0": 0, "1": 1, "-1": -1, "42": 42, "9223372036854775807": 1<<63 - 1, "-9223372036854775808": -1 << 63}
 	for s, want := range ok {
-		if got, valid := string2ll([]byte(s)); !valid || got != want {
-			t.Errorf("string2ll(%q) = %d, %v", s, got, valid)
+		if got, valid := ParseInt([]byte(s)); !valid || got != want {
+			t.Errorf("ParseInt(%q) = %d, %v", s, got, valid)
 		}
 	}
 	for _, s := range []string{"", "-", "+1", "01", "-0", " 1", "1 ", "1a", "9223372036854775808", "-9223372036854775809", "1\x00"} {
-		if got, valid := string2ll([]byte(s)); valid {
-			t.Errorf("string2ll(%q) = %d, want invalid", s, got)
+		if got, valid := ParseInt([]byte(s)); valid {
+			t.Errorf("ParseInt(%q) = %d, want invalid", s, got)
 		}
 	}
 }

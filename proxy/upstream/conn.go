@@ -76,10 +76,9 @@ const (
 // concurrent clients' commands share writes. One reader goroutine frames replies and
 // hands them to the calls in send order.
 type Conn struct {
-	pool   *Pool
-	key    Key
-	nc     net.Conn
-	shared bool
+	pool *Pool
+	key  Key
+	nc   net.Conn
 
 	mu     sync.Mutex
 	wbuf   []byte

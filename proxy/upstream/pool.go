@@ -125,9 +125,6 @@ func NewPool(opts Options) *Pool {
 	return p
 }
 
-// Options returns the pool's options with defaults applied.
-func (p *Pool) Options() Options { return p.opts }
-
 // Shared returns one of key's shared connections, dialling one if there are fewer than
 // SharedConns. Many clients send on it at once.
 func (p *Pool) Shared(ctx context.Context, key Key) (*Conn, error) {
@@ -169,7 +166,7 @@ func (p *Pool) Shared(ctx context.Context, key Key) (*Conn, error) {
 		g.dialing = ch
 		p.mu.Unlock()
 
-		c, err := p.dial(ctx, key, true)
+		c, err := p.dial(ctx, key)
 
 		p.mu.Lock()
 		g.dialing = nil
@@ -206,7 +203,7 @@ func (p *Pool) Dedicated(ctx context.Context, key Key) (*Conn, error) {
 		return nil, err
 	}
 	p.mu.Unlock()
-	return p.dial(ctx, key, false)
+	return p.dial(ctx, key)
 }
 
 // Verify dials a new connection as key, so Redis itself checks the credentials and the
@@ -219,7 +216,7 @@ func (p *Pool) Verify(ctx context.Context, key Key) error {
 		return err
 	}
 	p.mu.Unlock()
-	c, err := p.dial(ctx, key, false)
+	c, err := p.dial(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -294,16 +291,6 @@ func (p *Pool) Stats() Stats {
 	return s
 }
 
-// Healthy reports whether the last dial succeeded (or none failed recently).
-func (p *Pool) Healthy() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.downErr != nil && time.Now().Before(p.downUntil) {
-		return p.downErr
-	}
-	return nil
-}
-
 // Ping dials (or reuses) a shared connection and sends PING: for /readyz.
 func (p *Pool) Ping(ctx context.Context) error {
 	c, err := p.Shared(ctx, p.opts.DefaultKey())
@@ -370,7 +357,7 @@ func (p *Pool) admitLocked() error {
 }
 
 // dial connects, authenticates and selects the db of key, and starts the reader.
-func (p *Pool) dial(ctx context.Context, key Key, shared bool) (*Conn, error) {
+func (p *Pool) dial(ctx context.Context, key Key) (*Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.DialTimeout)
 	defer cancel()
 	nc, err := p.connect(ctx)
@@ -389,7 +376,7 @@ func (p *Pool) dial(ctx context.Context, key Key, shared bool) (*Conn, error) {
 		}
 		return nil, err
 	}
-	c := &Conn{pool: p, key: key, nc: nc, shared: shared, closedCh: make(chan struct{}), wake: make(chan struct{}, 1)}
+	c := &Conn{pool: p, key: key, nc: nc, closedCh: make(chan struct{}), wake: make(chan struct{}, 1)}
 	p.mu.Lock()
 	p.downErr = nil
 	if p.closed {
