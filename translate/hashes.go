@@ -1,0 +1,4 @@
+package translate
+
+// hashHandlers are the hash commands (HSET, HGETALL, ...). See hashes_test.go.
+var hashHandlers = []handlerEntry{}

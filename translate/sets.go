@@ -1,0 +1,4 @@
+package translate
+
+// setHandlers are the set commands (SADD, SMEMBERS, ...). See sets_test.go.
+var setHandlers = []handlerEntry{}
