@@ -13,6 +13,7 @@ import (
 	"github.com/tidwall/redcon"
 
 	"hotswap/proxy/upstream"
+	"hotswap/translate"
 )
 
 // Config configures a Server.
@@ -22,6 +23,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger // nil: slog.Default()
 	Version         string       // reported by /status
+	// Engine runs the commands on keys of DynamoDB-authoritative key families (route.go);
+	// nil: every command goes to Redis.
+	Engine *translate.Engine
 }
 
 // Server is the RESP server: it accepts clients, keeps a session per client and runs

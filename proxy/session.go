@@ -10,6 +10,7 @@ import (
 	"hotswap/proxy/command"
 	"hotswap/proxy/upstream"
 	"hotswap/resp"
+	"hotswap/translate"
 )
 
 // effect is what hotswap must learn from the reply to a forwarded command.
@@ -30,7 +31,10 @@ type pend struct {
 	eff    effect
 	silent bool // CLIENT REPLY OFF/SKIP: the reply is read and dropped
 	arg    int  // effSelect: the new db
-	key    upstream.Key
+	// replace, when set, is written to the client instead of the reply (EXEC of a
+	// transaction in which hotswap refused a command: Redis' EXECABORT).
+	replace []byte
+	key     upstream.Key
 }
 
 // session is the state hotswap keeps for one client connection.
@@ -61,6 +65,13 @@ type session struct {
 
 	call  *upstream.Call
 	batch []redcon.Command
+
+	// the DynamoDB path (route.go)
+	keyIdx     []int
+	routes     []translate.Route
+	dynCmd     translate.Cmd
+	dynBuf     []byte
+	multiAbort bool // a command of this MULTI was refused: EXEC discards it
 
 	// push mode (pub/sub, MONITOR): set once the client left redcon's loop
 	detachedConn redcon.DetachedConn
@@ -113,6 +124,9 @@ func (ss *session) dispatch(c redcon.Conn, cmd redcon.Command, info *command.Inf
 		return true
 	}
 	if ss.multi {
+		if ss.refuseInMulti(c, cmd, info) {
+			return true
+		}
 		ss.forwardInMulti(cmd, info)
 		return true
 	}
@@ -160,6 +174,9 @@ func (ss *session) dispatch(c redcon.Conn, cmd redcon.Command, info *command.Inf
 	if len(name) > 7 && name[:7] == "client|" {
 		return ss.cmdClient(c, cmd, info)
 	}
+	if ss.routeDynamo(c, cmd, info) {
+		return true
+	}
 	if info.Has(command.Blocking) && isBlocking(name, cmd.Args) {
 		ss.blocking(c, cmd)
 		return true
@@ -171,7 +188,18 @@ func (ss *session) dispatch(c redcon.Conn, cmd redcon.Command, info *command.Inf
 // forwardInMulti forwards a command Redis will queue (or refuse) inside MULTI.
 func (ss *session) forwardInMulti(cmd redcon.Command, info *command.Info) {
 	switch info.Name {
-	case "exec", "discard":
+	case "exec":
+		if ss.multiAbort {
+			// Redis discards a transaction in which a command was refused at queue
+			// time; hotswap refused one that Redis never saw, so it discards it.
+			ss.multiAbort = false
+			ss.forward(redcon.Command{Raw: []byte("*1\r\n$7\r\nDISCARD\r\n")}, effExec)
+			ss.segPend[len(ss.segPend)-1].replace = []byte("-EXECABORT Transaction discarded because of previous errors.\r\n")
+			return
+		}
+		ss.forward(cmd, effExec)
+	case "discard":
+		ss.multiAbort = false
 		ss.forward(cmd, effExec)
 	case "select", "auth", "hello", "swapdb":
 		// Queued now, applied at EXEC: the db or user after EXEC is only known to
@@ -260,6 +288,9 @@ func (ss *session) flush(c redcon.Conn) {
 			reply := call.Reply(i)
 			ss.apply(p, reply)
 			if !p.silent {
+				if p.replace != nil {
+					reply = p.replace
+				}
 				c.WriteRaw(reply)
 			}
 			continue

@@ -1,0 +1,204 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/tidwall/redcon"
+
+	"hotswap/proxy/command"
+	"hotswap/resp"
+	"hotswap/translate"
+)
+
+// routeDynamo runs a command whose keys belong to DynamoDB-authoritative key families
+// on the translate engine. It returns false, having done nothing, when the command
+// goes to Redis as it is: no engine, another db than 0, no keys, or no key of a family
+// served from DynamoDB.
+//
+// A command whose keys are split between Redis and DynamoDB is split per key when the
+// command table says how to merge the replies (MGET, DEL, EXISTS, MSET, ...), and
+// refused with an error naming the families otherwise: hotswap never runs part of a
+// command in the wrong store.
+func (ss *session) routeDynamo(c redcon.Conn, cmd redcon.Command, info *command.Info) bool {
+	e := ss.srv.cfg.Engine
+	if e == nil || ss.key.DB != 0 || !info.HasKeys() {
+		return false
+	}
+	ss.keyIdx = info.KeyIndexes(cmd.Args, ss.keyIdx[:0])
+	if len(ss.keyIdx) == 0 {
+		return false
+	}
+	m := e.Mapping()
+	ss.routes = ss.routes[:0]
+	nDyn := 0
+	for _, ki := range ss.keyIdx {
+		r, ok, err := m.Route(cmd.Args[ki])
+		if err != nil {
+			ss.flush(c)
+			ss.writeLocal(c, resp.AppendError(nil, err.Error()))
+			return true
+		}
+		if ok && servedFromDynamo(r.Family) {
+			nDyn++
+		} else {
+			r = translate.Route{} // a Redis key
+		}
+		ss.routes = append(ss.routes, r)
+	}
+	if nDyn == 0 {
+		return false
+	}
+	ss.flush(c) // replies stay in order: what was queued for Redis goes first
+	if nDyn == len(ss.keyIdx) {
+		ss.writeLocal(c, ss.execDynamo(cmd.Args, info, ss.keyIdx, ss.routes))
+		return true
+	}
+	ss.writeLocal(c, ss.split(cmd.Args, info))
+	return true
+}
+
+// servedFromDynamo reports whether a family's keys are read and written in DynamoDB.
+// Until stage flags land, a family is served at its floor stage; only `complete` is
+// served from DynamoDB here (the mapping loader refuses the stages in between).
+func servedFromDynamo(f *translate.Family) bool {
+	return f != nil && f.Floor == translate.StageComplete
+}
+
+func (ss *session) proto() int {
+	if ss.key.Proto == 3 {
+		return 3
+	}
+	return 2
+}
+
+func (ss *session) execDynamo(args [][]byte, info *command.Info, keys []int, routes []translate.Route) []byte {
+	ctx := ss.srv.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ss.dynCmd = translate.Cmd{Args: args, Info: info, Keys: keys, Routes: routes}
+	ss.dynBuf = ss.srv.cfg.Engine.Exec(ctx, ss.proto(), &ss.dynCmd, ss.dynBuf[:0])
+	return ss.dynBuf
+}
+
+// split runs a command whose keys are in both stores as one command per store and
+// merges the replies in the original key order, as the command table says.
+func (ss *session) split(args [][]byte, info *command.Info) []byte {
+	name := strings.ToUpper(info.Name)
+	families := map[string]bool{}
+	for _, r := range ss.routes {
+		if r.Family != nil {
+			families[r.Family.Name] = true
+		}
+	}
+	var fams []string
+	for f := range families {
+		fams = append(fams, f)
+	}
+	refuse := func(why string) []byte {
+		return resp.AppendError(nil, fmt.Sprintf("ERR hotswap: %s names keys in Redis and in DynamoDB (family %s): %s", name, strings.Join(fams, ", "), why))
+	}
+	if !info.ArityOK(len(args)) {
+		return resp.AppendError(nil, "ERR wrong number of arguments for '"+info.Name+"' command")
+	}
+	width := 1 // arguments per key: MSET takes key value pairs
+	switch info.Merge {
+	case command.MergeSum, command.MergeJoin:
+	case command.MergeAllOK:
+		if info.Name != "mset" {
+			return refuse("it cannot be split")
+		}
+		width = 2
+		if (len(args)-1)%2 != 0 {
+			return resp.AppendError(nil, "ERR wrong number of arguments for 'mset' command")
+		}
+	default:
+		return refuse("it cannot be split across stores")
+	}
+	keys := append([]int(nil), ss.keyIdx...)
+	routes := append([]translate.Route(nil), ss.routes...)
+	// One sub-command per store, keys in their original order.
+	redisArgs := [][]byte{args[0]}
+	dynArgs := [][]byte{args[0]}
+	var dynKeys []int
+	var dynRoutes []translate.Route
+	for i, ki := range keys {
+		if routes[i].Family == nil {
+			redisArgs = append(redisArgs, args[ki:ki+width]...)
+			continue
+		}
+		dynKeys = append(dynKeys, len(dynArgs))
+		dynRoutes = append(dynRoutes, routes[i])
+		dynArgs = append(dynArgs, args[ki:ki+width]...)
+	}
+	rv, err := ss.roundTrip(resp.AppendCommand(nil, redisArgs...))
+	if err != nil {
+		return appendError(nil, err)
+	}
+	dynReply := append([]byte(nil), ss.execDynamo(dynArgs, info, dynKeys, dynRoutes)...)
+	dv, _, err := resp.Parse(dynReply)
+	if err != nil {
+		return resp.AppendError(nil, "ERR hotswap: cannot merge the replies of "+name)
+	}
+	if rv.IsError() {
+		return resp.AppendValue(nil, rv)
+	}
+	if dv.IsError() {
+		return dynReply
+	}
+	switch info.Merge {
+	case command.MergeSum:
+		return resp.AppendInt(nil, rv.Int+dv.Int)
+	case command.MergeAllOK:
+		return []byte("+OK\r\n")
+	}
+	// MergeJoin (MGET): interleave the elements back into key order.
+	out := resp.AppendArrayHeader(nil, len(keys))
+	ri, di := 0, 0
+	for i := range keys {
+		var v resp.Value
+		if routes[i].Family == nil {
+			if ri < len(rv.Elems) {
+				v = rv.Elems[ri]
+			}
+			ri++
+		} else {
+			if di < len(dv.Elems) {
+				v = dv.Elems[di]
+			}
+			di++
+		}
+		out = resp.AppendValue(out, v)
+	}
+	return out
+}
+
+// refuseInMulti answers, inside a MULTI held on Redis, a command on keys of a family
+// served from DynamoDB: Redis would run it on the wrong store, so hotswap refuses it
+// as Redis refuses a bad command at queue time, and EXEC then aborts the transaction.
+func (ss *session) refuseInMulti(c redcon.Conn, cmd redcon.Command, info *command.Info) bool {
+	e := ss.srv.cfg.Engine
+	if e == nil || info == nil || ss.key.DB != 0 || !info.HasKeys() {
+		return false
+	}
+	ss.keyIdx = info.KeyIndexes(cmd.Args, ss.keyIdx[:0])
+	for _, ki := range ss.keyIdx {
+		r, ok, err := e.Mapping().Route(cmd.Args[ki])
+		if err == nil && (!ok || !servedFromDynamo(r.Family)) {
+			continue
+		}
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		} else {
+			msg = fmt.Sprintf("ERR hotswap: %s inside MULTI on keys of DynamoDB family %s is not supported yet", strings.ToUpper(info.Name), r.Family.Name)
+		}
+		ss.flush(c)
+		ss.multiAbort = true
+		ss.writeLocal(c, resp.AppendError(nil, msg))
+		return true
+	}
+	return false
+}
