@@ -72,6 +72,10 @@ type session struct {
 	dynCmd     translate.Cmd
 	dynBuf     []byte
 	multiAbort bool // a command of this MULTI was refused: EXEC discards it
+	txLocal    bool // inside a MULTI that hotswap queues itself (multi.go)
+	txAbort    bool // a command of that MULTI was refused: EXEC aborts
+	txQueue    []queued
+	dynWatches []translate.Watch // WATCHed keys of DynamoDB families
 
 	// push mode (pub/sub, MONITOR): set once the client left redcon's loop
 	detachedConn redcon.DetachedConn
@@ -108,6 +112,10 @@ func (ss *session) run(c redcon.Conn, cmds []redcon.Command) {
 // dispatch handles one command. It returns false when the rest of the batch must not
 // be run here.
 func (ss *session) dispatch(c redcon.Conn, cmd redcon.Command, info *command.Info, rest []redcon.Command) bool {
+	if ss.txLocal && (info == nil || info.Name != "quit" && info.Name != "reset") {
+		ss.queueLocal(c, cmd, info)
+		return true
+	}
 	if info == nil {
 		ss.forward(cmd, effNone)
 		return true
@@ -132,6 +140,13 @@ func (ss *session) dispatch(c redcon.Conn, cmd redcon.Command, info *command.Inf
 	}
 	switch name {
 	case "multi", "watch":
+		if name == "multi" && ss.localTx() {
+			ss.beginLocal(c)
+			return true
+		}
+		if name == "watch" && ss.localTx() && ss.watchLocal(c, cmd, info) {
+			return true
+		}
 		if !ss.hold(c) {
 			return true
 		}
@@ -148,6 +163,7 @@ func (ss *session) dispatch(c redcon.Conn, cmd redcon.Command, info *command.Inf
 		ss.forward(cmd, effExec)
 		return true
 	case "unwatch":
+		ss.dynWatches = nil
 		ss.forward(cmd, effUnwatch)
 		return true
 	case "select":
@@ -565,6 +581,9 @@ func (ss *session) cmdReset(c redcon.Conn) {
 	}
 	ss.ded = nil
 	ss.multi, ss.watching, ss.pinned, ss.dedDirty = false, false, false, false
+	ss.txLocal, ss.txAbort, ss.multiAbort = false, false, false
+	clear(ss.txQueue)
+	ss.txQueue, ss.dynWatches = ss.txQueue[:0], nil
 	ss.key = ss.srv.cfg.Upstream.DefaultKey()
 	ss.name, ss.libName, ss.libVer = nil, nil, nil
 	ss.replyOff, ss.skipNext = false, false

@@ -39,9 +39,9 @@ func NewKeyspace(now int64, rng *rand.Rand) *Keyspace {
 }
 
 // Add records what the store holds for key. v is nil for a missing key; a value whose
-// expiry is at or before now counts as missing.
+// expiry is before now counts as missing (Redis: a key expires once now > its expiry).
 func (ks *Keyspace) Add(key []byte, v *Value, version int64, exists bool) {
-	if v != nil && v.ExpireAt != 0 && v.ExpireAt <= ks.now {
+	if v != nil && v.ExpireAt != 0 && v.ExpireAt < ks.now {
 		v = nil
 	}
 	if v != nil && v.Empty() {
@@ -71,7 +71,7 @@ func (ks *Keyspace) Rand() *rand.Rand { return ks.rng }
 // table names, so that is a bug in key positions, not a user error.
 func (ks *Keyspace) Get(key []byte) *Value {
 	e := ks.entry(key)
-	if e.Cur != nil && e.Cur.ExpireAt != 0 && e.Cur.ExpireAt <= ks.now {
+	if e.Cur != nil && e.Cur.ExpireAt != 0 && e.Cur.ExpireAt < ks.now {
 		return nil
 	}
 	return e.Cur

@@ -133,3 +133,22 @@ func (e *Engine) ExecMulti(ctx context.Context, proto int, cmds []*Cmd, watches 
 func (e *Engine) commitAll(ctx context.Context, ks *Keyspace, args [][]byte, idx []int, routes []Route) error {
 	return e.commit(ctx, ks, args, idx, routes, true)
 }
+
+// WatchesHold reports whether no watched key changed since its WATCH.
+func (e *Engine) WatchesHold(ctx context.Context, watches []Watch) (bool, error) {
+	keys := make([][]byte, len(watches))
+	routes := make([]Route, len(watches))
+	for i, w := range watches {
+		keys[i], routes[i] = w.Key, w.Route
+	}
+	now, err := e.Watch(ctx, keys, routes)
+	if err != nil {
+		return false, err
+	}
+	for i, w := range watches {
+		if now[i].Version != w.Version || now[i].Exists != w.Exists || now[i].HadValue != w.HadValue {
+			return false, nil
+		}
+	}
+	return true, nil
+}

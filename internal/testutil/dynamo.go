@@ -74,8 +74,17 @@ func MustCreateTable(tb testing.TB, db *dynamodb.Client) string {
 	if err != nil {
 		tb.Fatalf("create table %s: %v", name, err)
 	}
-	if err := dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 30*time.Second); err != nil {
-		tb.Fatalf("wait for table %s: %v", name, err)
+	// Poll: the SDK's waiter sleeps seconds between checks, and local servers make a
+	// table active at once.
+	for {
+		out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+		if err == nil && out.Table.TableStatus == types.TableStatusActive {
+			break
+		}
+		if ctx.Err() != nil {
+			tb.Fatalf("wait for table %s: %v (last error %v)", name, ctx.Err(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	tb.Cleanup(func() {
 		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})

@@ -45,6 +45,8 @@ type env struct {
 	db       *dynamodb.Client
 	table    string
 	proto    int
+	refAddr  string
+	hsAddr   string
 }
 
 func mustStartEnv(tb testing.TB, endpointVar string, proto int) *env {
@@ -90,6 +92,8 @@ families:
 		db:       db,
 		table:    table,
 		proto:    proto,
+		refAddr:  ref.Addr,
+		hsAddr:   srv.Addr().String(),
 	}
 	if proto == 3 {
 		e.ref.Do("HELLO", "3")
@@ -354,7 +358,12 @@ func TestTranslate_Random(t *testing.T) {
 			fails := 0
 			for i := 0; i < ops && fails < 10; i++ {
 				o := g.next()
-				if msg := e.compare(o); msg != "" {
+				t0 := time.Now()
+				msg := e.compare(o)
+				if d := time.Since(t0); d > time.Second || os.Getenv("HOTSWAP_TEST_SLOWOPS") != "" && d > 20*time.Millisecond {
+					t.Logf("seed %d op %d: %s took %v", seed, i, quote(o.args), d)
+				}
+				if msg != "" {
 					fails++
 					t.Errorf("seed %d op %d: %s %s", seed, i, quote(o.args), msg)
 				}
@@ -540,4 +549,94 @@ func quote(args []string) string {
 		q[i] = strconv.Quote(a)
 	}
 	return strings.Join(q, " ")
+}
+
+// mustDialBoth opens a second client to each server (a concurrent writer).
+func (e *env) second(tb testing.TB) (ref, hs *testutil.RawClient) {
+	tb.Helper()
+	ref = testutil.MustDialRaw(tb, e.refAddr)
+	hs = testutil.MustDialRaw(tb, e.hsAddr)
+	if e.proto == 3 {
+		ref.Do("HELLO", "3")
+		hs.Do("HELLO", "3")
+	}
+	return ref, hs
+}
+
+// TestTranslate_Transactions runs random MULTI/EXEC blocks, with WATCH and a second
+// client that changes, deletes and re-creates watched keys, on moto (which has
+// TransactWriteItems).
+func TestTranslate_Transactions(t *testing.T) {
+	for _, proto := range []int{2, 3} {
+		t.Run("RESP"+strconv.Itoa(proto), func(t *testing.T) {
+			e := mustStartEnv(t, testutil.Moto, proto)
+			ref2, hs2 := e.second(t)
+			seed := uint64(time.Now().UnixNano())
+			if s := os.Getenv("HOTSWAP_TEST_SEED"); s != "" {
+				seed, _ = strconv.ParseUint(s, 10, 64)
+			}
+			t.Logf("seed %d (replay: HOTSWAP_TEST_SEED=%d)", seed, seed)
+			g := &gen{r: rand.New(rand.NewPCG(seed, 11))}
+			both := func(args ...string) {
+				t.Helper()
+				a, b := e.do(e.ref, args), e.do(e.hs, args)
+				if !bytes.Equal(a, b) {
+					t.Fatalf("seed %d: %s:%s", seed, quote(args), diffBytes(a, b))
+				}
+			}
+			other := func(args ...string) {
+				t.Helper()
+				a, b := e.do(ref2, args), e.do(hs2, args)
+				if !bytes.Equal(a, b) {
+					t.Fatalf("seed %d: second client %s:%s", seed, quote(args), diffBytes(a, b))
+				}
+			}
+			for round := 0; round < 150; round++ {
+				var watched []string
+				if g.r.IntN(2) == 0 {
+					watched = g.keys(1 + g.r.IntN(2))
+					both(cat("WATCH", watched)...)
+					switch g.r.IntN(5) {
+					case 0:
+						other("SET", watched[0], "changed")
+					case 1:
+						other("DEL", watched[0])
+					case 2: // delete and re-create: still a change
+						other("SET", watched[0], "x")
+						other("DEL", watched[0])
+						other("SET", watched[0], "x")
+					case 3:
+						other("SET", "unwatched-key", "1")
+					}
+				}
+				both("MULTI")
+				n := 1 + g.r.IntN(4)
+				for i := 0; i < n; i++ {
+					o := g.next()
+					if o.check != exact {
+						o = op{args: cat("HSET", g.key(), g.field(), g.value())}
+					}
+					both(o.args...)
+				}
+				if g.r.IntN(10) == 0 {
+					both("DISCARD")
+					continue
+				}
+				both("EXEC")
+			}
+			// A transaction too big for one DynamoDB transaction is refused whole.
+			args := []string{"MSET"}
+			for i := 0; i < 101; i++ {
+				args = append(args, "big"+strconv.Itoa(i), "v")
+			}
+			e.do(e.hs, []string{"MULTI"})
+			e.do(e.hs, args)
+			if got := e.do(e.hs, []string{"EXEC"}); !bytes.Contains(got, []byte("at most 100")) {
+				t.Errorf("EXEC of 101 keys: %q", got)
+			}
+			if got := e.do(e.hs, []string{"EXISTS", "big0"}); string(got) != ":0\r\n" {
+				t.Errorf("a refused transaction left keys behind: EXISTS big0 = %q", got)
+			}
+		})
+	}
 }
