@@ -190,7 +190,7 @@ func (ss *session) dispatch(c redcon.Conn, cmd redcon.Command, info *command.Inf
 	if len(name) > 7 && name[:7] == "client|" {
 		return ss.cmdClient(c, cmd, info)
 	}
-	if ss.routeDynamo(c, cmd, info) {
+	if ss.routeDynamo(c, cmd, info) || ss.keyspaceCmd(c, cmd, info) {
 		return true
 	}
 	if info.Has(command.Blocking) && isBlocking(name, cmd.Args) {

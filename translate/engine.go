@@ -44,6 +44,9 @@ type Options struct {
 	MaxAttempts int
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
+	// NoFastPath runs every write on the general path (read, then conditional
+	// PutItem); tests use it to check both paths give the same replies.
+	NoFastPath bool
 }
 
 // Engine runs Redis commands on keys that live in DynamoDB: it loads the keys a command
@@ -60,6 +63,7 @@ type Engine struct {
 	now          func() time.Time
 	handlers     map[string]Handler
 	table        *string
+	noFastPath   bool
 
 	// noTransactions is set once the store answered that it does not implement
 	// TransactWriteItems (dynalite): multi-key writes then go one key at a time.
@@ -85,16 +89,17 @@ func NewEngine(opts Options) (*Engine, error) {
 		return nil, errors.New("translate: engine needs a mapping and a store")
 	}
 	e := &Engine{
-		m:        opts.Mapping,
-		db:       opts.DB,
-		eventual: opts.Eventual,
-		log:      opts.Logger,
-		timeout:  opts.Timeout,
-		tombTTL:  opts.TombstoneTTL,
-		attempts: opts.MaxAttempts,
-		now:      opts.Now,
-		handlers: Handlers(),
-		table:    aws.String(opts.Mapping.Table),
+		m:          opts.Mapping,
+		db:         opts.DB,
+		eventual:   opts.Eventual,
+		log:        opts.Logger,
+		timeout:    opts.Timeout,
+		tombTTL:    opts.TombstoneTTL,
+		attempts:   opts.MaxAttempts,
+		now:        opts.Now,
+		handlers:   Handlers(),
+		table:      aws.String(opts.Mapping.Table),
+		noFastPath: opts.NoFastPath,
 	}
 	if e.eventual == nil {
 		e.eventual = e.db
@@ -160,6 +165,15 @@ func (e *Engine) Exec(ctx context.Context, proto int, c *Cmd, dst []byte) []byte
 	rng := e.rngPool.Get().(*rand.Rand)
 	defer e.rngPool.Put(rng)
 	start := len(r.buf)
+	if write && !e.noFastPath {
+		ok, err := e.fastPath(ctx, &r, c)
+		if err != nil {
+			return e.fail(&r, start, err)
+		}
+		if ok {
+			return r.buf
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		ks := NewKeyspace(e.now().UnixMilli(), rng)
 		if err := e.load(ctx, ks, c.Args, c.Keys, c.Routes, write); err != nil {
