@@ -70,6 +70,7 @@ type Engine struct {
 	noTransactions atomic.Bool
 	rngPool        sync.Pool
 	stats          engineStats
+	calls          callCounts
 }
 
 type engineStats struct {
@@ -78,9 +79,10 @@ type engineStats struct {
 
 // Stats are counters of an Engine.
 type Stats struct {
-	Commands  uint64 // commands run on DynamoDB
-	Conflicts uint64 // re-runs after a conditional write lost a race
-	Errors    uint64 // commands answered with an error from DynamoDB or hotswap itself
+	Commands  uint64 `json:"commands"`  // commands run on DynamoDB
+	Conflicts uint64 `json:"conflicts"` // re-runs after a conditional write lost a race
+	Errors    uint64 `json:"errors"`    // commands answered with an error from DynamoDB or hotswap itself
+	Calls     Calls  `json:"calls"`     // DynamoDB calls made, per operation
 }
 
 // NewEngine returns an Engine over opts.
@@ -104,6 +106,8 @@ func NewEngine(opts Options) (*Engine, error) {
 	if e.eventual == nil {
 		e.eventual = e.db
 	}
+	e.db = countingStore{Store: e.db, c: &e.calls}
+	e.eventual = countingStore{Store: e.eventual, c: &e.calls}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -128,7 +132,7 @@ func (e *Engine) Mapping() *Mapping { return e.m }
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
-	return Stats{Commands: e.stats.commands.Load(), Conflicts: e.stats.conflicts.Load(), Errors: e.stats.errors.Load()}
+	return Stats{Commands: e.stats.commands.Load(), Conflicts: e.stats.conflicts.Load(), Errors: e.stats.errors.Load(), Calls: e.calls.snapshot()}
 }
 
 // Supports reports whether the engine translates the command.
