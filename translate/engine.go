@@ -251,7 +251,7 @@ func checkKinds(ks *Keyspace, args [][]byte, keys []int, routes []Route, name st
 			continue
 		}
 		if en.Cur.Kind != f.Kind {
-			return fmt.Errorf("ERR hotswap: %s would store a %s in family %s, which holds %ss", strings.ToUpper(name), en.Cur.Kind, f.Name, f.Kind)
+			return fmt.Errorf("ERR hotswap: %s would store a %s in family %s, which holds values of type %s", strings.ToUpper(name), en.Cur.Kind, f.Name, f.Kind)
 		}
 	}
 	return nil

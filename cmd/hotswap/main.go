@@ -48,6 +48,7 @@ func NewRoot() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServe(), newVersion())
+	root.AddCommand(newTable())
 	return root
 }
 

@@ -228,7 +228,7 @@ func TestServe_BadConfig(t *testing.T) {
 	}{
 		{[]string{"serve", "--redis", "http://x"}, 2, "scheme must be redis:// or rediss://"},
 		{[]string{"serve", "--nosuchflag"}, 2, "unknown flag"},
-		{[]string{"serve", "--admin", "", "--mapping", mapping}, 1, "only passes keys through"},
+		{[]string{"serve", "--admin", "", "--mapping", mapping}, 1, "m.yaml:3"}, // the family lacks type, pk and sk
 		{[]string{"serve", "--log-level", "loud"}, 2, "--log-level"},
 	} {
 		out, err := exec.Command(binary, tc.args...).CombinedOutput()

@@ -1,48 +1,95 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 
-	"gopkg.in/yaml.v3"
+	"hotswap/translate"
+	"hotswap/translate/dynamo"
 )
 
-// checkMigrationConfig reads the mapping and flag files. This build passes every key
-// through to Redis: the DynamoDB path (key families) is not built yet, so a mapping
-// that declares families is refused rather than silently ignored.
-func checkMigrationConfig(cfg serveConfig, log *slog.Logger) error {
-	if cfg.Mapping != "" {
-		b, err := os.ReadFile(cfg.Mapping)
-		if err != nil {
-			return fmt.Errorf("mapping: %w", err)
-		}
-		var m struct {
-			Table    string           `yaml:"table"`
-			Families []map[string]any `yaml:"families"`
-		}
-		if err := yaml.Unmarshal(b, &m); err != nil {
-			return fmt.Errorf("mapping %s: %w", cfg.Mapping, err)
-		}
-		if len(m.Families) > 0 {
-			return fmt.Errorf("mapping %s declares %d key families, but this build of hotswap only passes keys through to Redis (the DynamoDB path is not implemented yet)", cfg.Mapping, len(m.Families))
-		}
-		log.Info("mapping loaded: no key families, every command goes to Redis", "file", cfg.Mapping, "table", m.Table)
-	}
+// migration is the DynamoDB side of `hotswap serve`: the mapping, the DynamoDB client
+// and the engine that runs commands on family keys. A zero migration (no mapping, or
+// a mapping without families) leaves every command to Redis.
+type migration struct {
+	mapping *translate.Mapping
+	client  *dynamo.Client
+	engine  *translate.Engine
+}
+
+// openMigration loads the mapping and, when it declares families, connects to DynamoDB
+// and builds the engine.
+func openMigration(ctx context.Context, cfg serveConfig, log *slog.Logger) (*migration, error) {
+	mg := &migration{}
 	if cfg.Flags != "" {
 		b, err := os.ReadFile(cfg.Flags)
 		if err != nil {
-			return fmt.Errorf("flags: %w", err)
+			return nil, fmt.Errorf("flags: %w", err)
 		}
 		var v map[string]any
 		if err := json.Unmarshal(b, &v); err != nil {
-			return fmt.Errorf("flags %s: not valid JSON: %w", cfg.Flags, err)
+			return nil, fmt.Errorf("flags %s: not valid JSON: %w", cfg.Flags, err)
 		}
-		log.Info("flag file read; stages apply to key families, and none are configured", "file", cfg.Flags)
+		log.Info("flag file read; this build serves each family at its mapping floor stage (stage flags are not wired yet)", "file", cfg.Flags)
 	}
-	if cfg.DynamoDBEndpoint != "" {
-		log.Info("dynamodb endpoint set; unused until key families are configured", "endpoint", cfg.DynamoDBEndpoint)
+	if cfg.Mapping == "" {
+		return mg, nil
 	}
-	return nil
+	m, err := translate.LoadMapping(cfg.Mapping)
+	if err != nil {
+		return nil, err
+	}
+	mg.mapping = m
+	if len(m.Families) == 0 {
+		log.Info("mapping loaded: no key families, every command goes to Redis", "file", cfg.Mapping, "table", m.Table)
+		return mg, nil
+	}
+	for _, f := range m.Families {
+		if f.Floor != translate.StageOff && f.Floor != translate.StageComplete {
+			return nil, fmt.Errorf("mapping %s: family %s: floor %s needs the stage flags and dual writes, which this build does not have yet; use off or complete", cfg.Mapping, f.Name, f.Floor)
+		}
+	}
+	mg.client, err = dynamo.Open(ctx, dynamo.Options{
+		Endpoint:    cfg.DynamoDBEndpoint,
+		Region:      cfg.Region,
+		DAXEndpoint: cfg.DAXEndpoint,
+		Logger:      log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mg.engine, err = translate.NewEngine(translate.Options{
+		Mapping:  m,
+		DB:       mg.client.DB(),
+		Eventual: mg.client.Eventual(),
+		Logger:   log,
+		Timeout:  cfg.DynamoTimeout,
+	})
+	if err != nil {
+		_ = mg.client.Close()
+		return nil, err
+	}
+	for _, f := range m.Families {
+		log.Info("key family", "name", f.Name, "match", f.Match, "type", f.Kind.String(), "stage", f.Floor.String(), "read", readName(f.Read))
+	}
+	log.Info("mapping loaded", "file", cfg.Mapping, "table", m.Table, "families", len(m.Families))
+	return mg, nil
+}
+
+func readName(c translate.Consistency) string {
+	if c == translate.Eventual {
+		return "eventual"
+	}
+	return "strong"
+}
+
+// Close releases the DynamoDB client.
+func (mg *migration) Close() error {
+	if mg == nil || mg.client == nil {
+		return nil
+	}
+	return mg.client.Close()
 }

@@ -16,6 +16,8 @@ import (
 	"hotswap/admin"
 	"hotswap/proxy"
 	"hotswap/proxy/upstream"
+	"hotswap/translate"
+	"hotswap/translate/dynamo"
 )
 
 // serveConfig is everything `hotswap serve` reads from its flags.
@@ -26,6 +28,9 @@ type serveConfig struct {
 	Mapping          string
 	Flags            string
 	DynamoDBEndpoint string
+	DAXEndpoint      string
+	Region           string
+	DynamoTimeout    time.Duration
 	SharedConns      int
 	MaxConns         int
 	MaxIdle          int
@@ -58,7 +63,10 @@ from Redis.`,
 	f.StringVar(&cfg.Admin, "admin", "127.0.0.1:9090", "admin HTTP address (/healthz, /readyz, /status); empty disables")
 	f.StringVar(&cfg.Mapping, "mapping", "", "key mapping file (YAML): which keys move to DynamoDB")
 	f.StringVar(&cfg.Flags, "flags", "", "flagd flag file with the migration stages")
-	f.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL (default: the AWS SDK's resolution)")
+	f.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL (default: the AWS SDK's resolution, AWS_ENDPOINT_URL_DYNAMODB included)")
+	f.StringVar(&cfg.DAXEndpoint, "dax-endpoint", "", "DAX cluster endpoint (dax://host:port or daxs://...) for the reads of families that read `eventual`; falls back to DynamoDB when DAX is down")
+	f.StringVar(&cfg.Region, "region", "", "AWS region (default: the AWS SDK's resolution, AWS_REGION included)")
+	f.DurationVar(&cfg.DynamoTimeout, "dynamodb-timeout", translate.DefaultTimeout, "bound on the DynamoDB calls of one command; past it the command gets an error")
 	f.IntVar(&cfg.Procs, "procs", 1, "OS threads running Go code at once (GOMAXPROCS); 0 keeps Go's default (the CPU limit). One is fastest until a core is saturated: see docs/BENCHMARKS.md")
 	f.IntVar(&cfg.GCPercent, "gc-percent", 400, "Go GC target (GOGC): heap growth between collections, in percent; the GOGC variable, if set, wins. Higher trades memory for CPU: see docs/BENCHMARKS.md")
 	f.IntVar(&cfg.SharedConns, "shared-conns", 1, "shared upstream connections per identity (user, db); plain commands of all clients are pipelined over them")
@@ -108,15 +116,18 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 	}
 	up.SharedConns, up.MaxConns, up.MaxIdle = cfg.SharedConns, cfg.MaxConns, cfg.MaxIdle
 	up.DialTimeout, up.ReadTimeout = cfg.DialTimeout, cfg.ReadTimeout
-	if err := checkMigrationConfig(cfg, log); err != nil {
+	mg, err := openMigration(ctx, cfg, log)
+	if err != nil {
 		return err
 	}
+	defer mg.Close()
 
 	srv := proxy.New(proxy.Config{
 		Upstream:        up,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          log,
 		Version:         version,
+		Engine:          mg.engine,
 	})
 	if err := srv.Open(ctx, cfg.Listen); err != nil {
 		return err
@@ -130,7 +141,7 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 				}
 				return srv.Pool().Ping(ctx)
 			},
-			Status: func() any { return statusOf(srv) },
+			Status: func() any { return statusOf(srv, mg) },
 			Pprof:  cfg.Pprof,
 		}, log)
 		if err := adm.Open(cfg.Admin); err != nil {
@@ -164,17 +175,42 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 }
 
 type status struct {
-	Version       string      `json:"version"`
-	UptimeSeconds float64     `json:"uptime_seconds"`
-	Started       time.Time   `json:"started"`
-	Proxy         proxy.Stats `json:"proxy"`
+	Version       string           `json:"version"`
+	UptimeSeconds float64          `json:"uptime_seconds"`
+	Started       time.Time        `json:"started"`
+	Proxy         proxy.Stats      `json:"proxy"`
+	Families      []familyStatus   `json:"families,omitempty"`
+	DynamoDB      *translate.Stats `json:"dynamodb,omitempty"`
+	Client        *dynamo.Stats    `json:"dynamodb_client,omitempty"`
 }
 
-func statusOf(srv *proxy.Server) status {
-	return status{
+type familyStatus struct {
+	Name  string `json:"name"`
+	Match string `json:"match"`
+	Type  string `json:"type"`
+	Stage string `json:"stage"`
+	Read  string `json:"read"`
+}
+
+func statusOf(srv *proxy.Server, mg *migration) status {
+	st := status{
 		Version:       version,
 		UptimeSeconds: time.Since(srv.Started()).Seconds(),
 		Started:       srv.Started(),
 		Proxy:         srv.Stats(),
 	}
+	if mg.mapping != nil {
+		for _, f := range mg.mapping.Families {
+			st.Families = append(st.Families, familyStatus{Name: f.Name, Match: f.Match, Type: f.Kind.String(), Stage: f.Floor.String(), Read: readName(f.Read)})
+		}
+	}
+	if mg.engine != nil {
+		s := mg.engine.Stats()
+		st.DynamoDB = &s
+	}
+	if mg.client != nil {
+		s := mg.client.Stats()
+		st.Client = &s
+	}
+	return st
 }
