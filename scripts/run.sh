@@ -3,6 +3,7 @@
 #
 #   redis-server  free loopback port, no persistence, its own temp dir
 #   dynalite      free loopback port, in memory
+#   hotswap table create  the mapping's table in dynalite
 #   hotswap serve --listen/--admin on free loopback ports, with deploy/examples/{mapping.yaml,flags.json}
 #
 # Ctrl-C (or SIGTERM) is passed on to hotswap once; when it has exited, redis-server and dynalite
@@ -66,6 +67,10 @@ log "redis-server is up at 127.0.0.1:$REDIS_PORT (pid $(bg_pid redis))"
 
 start_dynalite $$
 export_fake_aws_env
+# The table the mapping names (idempotent; dynalite has no TTL or PITR API, which
+# table create reports and skips).
+"$BIN" table create --mapping "$MAPPING" --dynamodb-endpoint "$DYNALITE_ENDPOINT" ||
+	die "hotswap table create failed"
 
 read -r LISTEN_PORT ADMIN_PORT < <(free_ports 2)
 read -r -a extra <<<"${HOTSWAP_SERVE_ARGS:-}"
