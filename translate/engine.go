@@ -180,6 +180,7 @@ func (e *Engine) Exec(ctx context.Context, proto int, c *Cmd, dst []byte) []byte
 	}
 	for attempt := 0; ; attempt++ {
 		ks := NewKeyspace(e.now().UnixMilli(), rng)
+		ks.SetMaxValue(MaxItemBytes)
 		if err := e.load(ctx, ks, c.Args, c.Keys, c.Routes, write); err != nil {
 			return e.fail(&r, start, err)
 		}

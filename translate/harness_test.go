@@ -20,6 +20,7 @@ type memDB struct {
 	handlers map[string]Handler
 	rng      *rand.Rand
 	now      func() int64
+	maxValue int64 // Keyspace.SetMaxValue; 0 in the comparisons with Redis
 }
 
 func newMemDB() *memDB {
@@ -34,6 +35,7 @@ func newMemDB() *memDB {
 // Do runs one command and returns its raw reply in the given protocol version.
 func (m *memDB) Do(proto int, args ...[]byte) []byte {
 	ks := NewKeyspace(m.now(), m.rng)
+	ks.SetMaxValue(m.maxValue)
 	info := command.Lookup(args)
 	if info != nil && info.ArityOK(len(args)) {
 		for _, i := range info.KeyIndexes(args, nil) {

@@ -15,6 +15,9 @@ type Keyspace struct {
 	rng     *rand.Rand
 	entries map[string]*Entry
 	order   []string // keys in the order they were added, for deterministic commits
+	// maxValue, when positive, bounds the strings APPEND and SETRANGE may build
+	// (bytes): the engine sets DynamoDB's item size.
+	maxValue int64
 }
 
 // Entry is one key of a Keyspace: what the store held when it was loaded and what the
@@ -53,6 +56,10 @@ func (ks *Keyspace) Add(key []byte, v *Value, version int64, exists bool) {
 	}
 	ks.entries[k] = &Entry{Key: []byte(k), Loaded: v, Version: version, Exists: exists, Cur: v.Clone()}
 }
+
+// SetMaxValue bounds the strings APPEND and SETRANGE may build, in bytes (0: only
+// Redis' own 512 MB limit).
+func (ks *Keyspace) SetMaxValue(n int64) { ks.maxValue = n }
 
 // Has reports whether key was loaded into the Keyspace.
 func (ks *Keyspace) Has(key []byte) bool { _, ok := ks.entries[string(key)]; return ok }

@@ -173,22 +173,34 @@ func scanLimit(n int64) *int32 {
 // start. It is not changed once returned.
 type ScanPos map[string]types.AttributeValue
 
-// ScanKeys reads the table from pos until it has looked at about f.Count() items, or
-// to the end, and returns the live keys that pass f (in table order) and the position
-// to go on from, nil at the end. Scan's pagination returns every item that is in the
-// table for the whole walk, so SCAN keeps Redis' guarantee.
+// ScanKeys reads the table from pos and returns the live keys that pass f (in table
+// order) and the position to go on from, nil at the end. Scan's pagination returns
+// every item that is in the table for the whole walk, so SCAN keeps Redis' guarantee.
+//
+// COUNT is followed as Redis follows it: Redis visits hash buckets until it has seen
+// COUNT buckets holding keys (MATCH and TYPE filter after that), or 10*COUNT buckets in
+// all; here a live key is a full bucket and an item that is no key (a tombstone, an
+// expired key, another family's item) an empty one. So a table of tombstones alone
+// does not give page after page of nothing, and an empty keyspace ends at once.
 func (e *Engine) ScanKeys(ctx context.Context, served Served, f *KeyFilter, pos ScanPos) (keys [][]byte, next ScanPos, err error) {
 	want := f.Count()
-	var seen int64
+	maxSeen := want * 10
+	if maxSeen/10 != want {
+		maxSeen = math.MaxInt64
+	}
+	var live, seen int64
 	for {
-		out, err := e.scanPage(ctx, &dynamodb.ScanInput{ExclusiveStartKey: pos, Limit: scanLimit(want - seen)})
+		out, err := e.scanPage(ctx, &dynamodb.ScanInput{ExclusiveStartKey: pos, Limit: scanLimit(want - live)})
 		if err != nil {
 			return nil, nil, err
 		}
 		now := e.now().UnixMilli()
 		for _, it := range out.Items {
-			if key, kind, ok := e.liveKey(it, served, now); ok && f.keep(key, kind) {
-				keys = append(keys, key)
+			if key, kind, ok := e.liveKey(it, served, now); ok {
+				live++
+				if f.keep(key, kind) {
+					keys = append(keys, key)
+				}
 			}
 		}
 		seen += int64(out.ScannedCount)
@@ -196,7 +208,7 @@ func (e *Engine) ScanKeys(ctx context.Context, served Served, f *KeyFilter, pos 
 		if len(pos) == 0 {
 			return keys, nil, nil
 		}
-		if seen >= want {
+		if live >= want || seen >= maxSeen {
 			return keys, pos, nil
 		}
 	}
@@ -330,8 +342,13 @@ func (e *Engine) FlushKeys(ctx context.Context, served Served) (int, error) {
 }
 
 // batchWriteAttempts bounds the calls for one batch whose items DynamoDB keeps leaving
-// unprocessed (throttling).
+// unprocessed (throttling); the waits between them double from batchWriteBackoff up to
+// 2s, about 8s in all.
 const batchWriteAttempts = 10
+
+// batchWriteBackoff is the first wait before asking again; a variable so tests can
+// shorten it.
+var batchWriteBackoff = 50 * time.Millisecond
 
 // batchWrite runs one BatchWriteItem and retries its unprocessed items with
 // exponential backoff, as AWS advises.
@@ -351,7 +368,7 @@ func (e *Engine) batchWrite(ctx context.Context, reqs []types.WriteRequest) erro
 			return fmt.Errorf("dynamodb: batch write item: %d items still unprocessed after %d attempts", len(out.UnprocessedItems[*e.table]), attempt+1)
 		}
 		items = out.UnprocessedItems
-		d := min(50*time.Millisecond<<attempt, 2*time.Second)
+		d := min(batchWriteBackoff<<attempt, 2*time.Second)
 		t := time.NewTimer(d/2 + rand.N(d/2+1))
 		select {
 		case <-ctx.Done():

@@ -86,6 +86,7 @@ func (e *Engine) ExecMulti(ctx context.Context, proto int, cmds []*Cmd, watches 
 	for attempt := 0; ; attempt++ {
 		r.Truncate(start)
 		ks := NewKeyspace(e.now().UnixMilli(), rng)
+		ks.SetMaxValue(MaxItemBytes)
 		if err := e.load(ctx, ks, args, idx, routes, true); err != nil {
 			return e.fail(&r, start, err)
 		}

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 
@@ -349,11 +350,18 @@ func msetGeneric(ks *Keyspace, r *Reply, args [][]byte, nx bool) {
 }
 
 // checkStringLength is Redis' checkStringLength: size+add must stay within
-// proto-max-bulk-len.
-func checkStringLength(r *Reply, size, add int64) bool {
+// proto-max-bulk-len. It also applies the Keyspace's value limit (DynamoDB's item
+// size, set by the engine), so APPEND and SETRANGE never build a string hotswap could
+// not store: the command gets the error the write would have got, before the memory
+// is spent.
+func checkStringLength(ks *Keyspace, r *Reply, size, add int64) bool {
 	total := size + add
 	if total > protoMaxBulkLen || total < size || total < add {
 		r.Error(errStrTooLarge)
+		return false
+	}
+	if ks.maxValue > 0 && total > ks.maxValue {
+		r.Error(fmt.Sprintf("ERR hotswap: the value is too large for DynamoDB: the string would be %d bytes, the limit is %d", total, ks.maxValue))
 		return false
 	}
 	return true
@@ -372,7 +380,7 @@ func cmdAppend(ks *Keyspace, r *Reply, args [][]byte) {
 		r.Int(int64(len(add)))
 		return
 	}
-	if !checkStringLength(r, int64(len(v.Str)), int64(len(add))) {
+	if !checkStringLength(ks, r, int64(len(v.Str)), int64(len(add))) {
 		return
 	}
 	v.Str = append(v.Str, add...)
@@ -465,7 +473,7 @@ func cmdSetRange(ks *Keyspace, r *Reply, args [][]byte) {
 			r.Int(0)
 			return
 		}
-		if !checkStringLength(r, offset, int64(len(val))) {
+		if !checkStringLength(ks, r, offset, int64(len(val))) {
 			return
 		}
 		v = NewString(nil)
@@ -474,7 +482,7 @@ func cmdSetRange(ks *Keyspace, r *Reply, args [][]byte) {
 			r.Int(int64(len(v.Str)))
 			return
 		}
-		if !checkStringLength(r, offset, int64(len(val))) {
+		if !checkStringLength(ks, r, offset, int64(len(val))) {
 			return
 		}
 	}
