@@ -71,6 +71,7 @@ type Engine struct {
 	rngPool        sync.Pool
 	stats          engineStats
 	calls          callCounts
+	scans          *ScanCursors
 }
 
 type engineStats struct {
@@ -106,6 +107,7 @@ func NewEngine(opts Options) (*Engine, error) {
 	if e.eventual == nil {
 		e.eventual = e.db
 	}
+	e.scans = NewScanCursors(DefaultScanCursors, DefaultScanCursorTTL, nil)
 	e.db = countingStore{Store: e.db, c: &e.calls}
 	e.eventual = countingStore{Store: e.eventual, c: &e.calls}
 	if e.log == nil {
@@ -129,6 +131,9 @@ func NewEngine(opts Options) (*Engine, error) {
 
 // Mapping is the engine's mapping.
 func (e *Engine) Mapping() *Mapping { return e.m }
+
+// ScanCursors is the table of SCAN cursors over both stores (keyspace_scan.go).
+func (e *Engine) ScanCursors() *ScanCursors { return e.scans }
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {

@@ -28,7 +28,7 @@ import (
 // Every one of these reads the table with Scan, strongly consistent, projecting only
 // the bookkeeping attributes: KEYS, DBSIZE and FLUSH* read the whole table (they cost
 // read capacity for every item, as Redis' KEYS costs a walk of every key), SCAN reads
-// about COUNT items a call.
+// about COUNT items a call (see ScanKeys).
 
 // Served tells which families are served from DynamoDB (the proxy's routing decides;
 // today a family at the `complete` stage).
