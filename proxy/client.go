@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"strconv"
 
-	"github.com/tidwall/redcon"
-
+	"hotswap/internal/redcon"
 	"hotswap/proxy/command"
 	"hotswap/proxy/upstream"
 	"hotswap/resp"

@@ -2,7 +2,8 @@
 // per client connection and runs each client's commands against Redis through the
 // upstream pool, so that an application cannot tell hotswap from Redis.
 //
-// The path of a batch: redcon hands the handler one command; the handler takes the
+// The path of a batch: redcon reads everything the client has sent so far (on Linux,
+// up to 1 MiB per round) and hands the handler one command; the handler takes the
 // rest of the client's pipeline (ReadPipeline), looks every command up in the command
 // table, and groups consecutive commands bound for the same upstream connection into a
 // segment. A segment goes upstream in one write and its replies come back as raw bytes,
@@ -23,7 +24,11 @@
 //   - A client that subscribes, runs MONITOR, WAIT, or CLIENT NO-EVICT/NO-TOUCH keeps a
 //     connection of its own until it disconnects; after SUBSCRIBE its commands go to
 //     Redis raw, so CLIENT ID/SETNAME there are Redis' answers for that connection.
-//   - The request parser is redcon's: a bulk string not followed by CRLF is a protocol
-//     error (Redis skips two bytes without looking), and "*0" or "*-1" is a protocol
-//     error (Redis ignores it).
+//   - Requests are parsed as Redis 7.0 parses them (internal/redcon, a patched redcon;
+//     its README lists the cases), protocol errors and their wording included, except
+//     the limits Redis applies before a client has authenticated (10 arguments, 16 KiB
+//     each): a hotswap client starts with the --redis URL's identity. The longest
+//     argument is Redis' default proto-max-bulk-len (512 MiB), whatever Redis' setting.
+//     In push mode a protocol error is answered at once: replies Redis has not sent yet
+//     to the commands before it (the SUBSCRIBE in the same write) are lost on close.
 package proxy

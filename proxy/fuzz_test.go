@@ -31,6 +31,24 @@ func FuzzServer_Request(f *testing.F) {
 		"*1\r\n$4\r\nQUIT\r\n*1\r\n$4\r\nPING\r\n",
 		"\x00\x01\x02\r\n",
 		"*1\r\n$8\r\nSHUTDOWN\r\n",
+		// Where redcon's parser and Redis' differed (see internal/redcon/README.md).
+		"*0\r\n*1\r\n$4\r\nPING\r\n",
+		"*-1\r\n*1\r\n$4\r\nPING\r\n",
+		"*01\r\n$4\r\nPING\r\n",
+		"*+1\r\n$4\r\nPING\r\n",
+		"*1\rX$4\rXPING\r\n",
+		"*1\r\n$4\r\nPINGxx*1\r\n$4\r\nPING\r\n",
+		"*1\r\n$3\r\nGETxx",
+		"*1\r\n$536870913\r\n",
+		"*2147483648\r\n",
+		"*1\r\nx",
+		"*1\r\n\x80\r\n",
+		"*1\x00\r\n$4\r\nPING\r\n",
+		"PING\r\n*x\r\n",
+		"ECHO \"a\\x41\\n\" 'b\\'c' d\"e f\"\r\n",
+		"ECHO \"a\"b\r\n",
+		"ECHO\ta\vb\rc\n",
+		"*1\r\n$4\r\nQUIT\r\n*x\r\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/tidwall/redcon"
-
+	"hotswap/internal/redcon"
 	"hotswap/proxy/command"
 	"hotswap/resp"
 	"hotswap/translate"
@@ -130,6 +129,12 @@ func (ss *session) execLocal(c redcon.Conn) {
 			routes = append(routes, r)
 		}
 		switch {
+		case len(keys) == 0 && isKeyspaceCmd(q.info.Name) && anyServed(e.Mapping()):
+			// Replayed on Redis, it would only see (or flush) the keys in Redis.
+			name := strings.ToUpper(q.info.Name)
+			ss.endLocal(c) // clears the queue, q included
+			ss.writeLocal(c, resp.AppendError(nil, "ERR hotswap: "+name+" inside MULTI would only see the keys in Redis while key families are served from DynamoDB; nothing was applied"))
+			return
 		case len(keys) == 0:
 			keyless = append(keyless, strings.ToUpper(q.info.Name))
 		case nd == len(keys):
@@ -190,6 +195,11 @@ func (ss *session) execLocal(c redcon.Conn) {
 		}
 	}
 	ss.forwardRaw([]byte("*1\r\n$4\r\nEXEC\r\n"), effExec, ss.silenceNext())
+	if keys, routes := ss.dualKeys(queue); len(keys) > 0 {
+		// The writes of the transaction on dual-written keys: their state after EXEC
+		// (unchanged if EXEC aborted) goes to DynamoDB.
+		ss.forwardSync(keys, routes)
+	}
 	ss.flush(c)
 	clear(queue)
 	ss.txQueue = queue[:0]
@@ -303,4 +313,43 @@ func unknownCommand(args [][]byte) []byte {
 	}
 	msg := "ERR unknown command '" + string(name) + "', with args beginning with: " + a.String()
 	return resp.AppendError(nil, oneLine(msg))
+}
+
+// isKeyspaceCmd: the commands over the whole keyspace, which span both stores.
+func isKeyspaceCmd(name string) bool {
+	switch name {
+	case "scan", "keys", "dbsize", "randomkey", "flushdb", "flushall":
+		return true
+	}
+	return false
+}
+
+// dualKeys lists the keys of dual-written families that the queued writes name, once
+// each, copied.
+func (ss *session) dualKeys(queue []queued) ([][]byte, []translate.Route) {
+	e := ss.srv.cfg.Engine
+	if e == nil || ss.srv.cfg.Syncer == nil {
+		return nil, nil
+	}
+	var keys [][]byte
+	var routes []translate.Route
+	seen := map[string]bool{}
+	for i := range queue {
+		q := &queue[i]
+		if !mayWrite(q.info) {
+			continue
+		}
+		for _, ki := range q.info.KeyIndexes(q.args, nil) {
+			k := q.args[ki]
+			r, ok, err := e.Mapping().Route(k)
+			if err != nil || !ok || !dualWritten(r.Family) || seen[string(k)] {
+				continue
+			}
+			seen[string(k)] = true
+			r.Entity = nil
+			keys = append(keys, append([]byte(nil), k...))
+			routes = append(routes, r)
+		}
+	}
+	return keys, routes
 }

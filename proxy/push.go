@@ -4,8 +4,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/tidwall/redcon"
-
+	"hotswap/internal/redcon"
 	"hotswap/resp"
 )
 

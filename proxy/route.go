@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/tidwall/redcon"
-
+	"hotswap/internal/redcon"
 	"hotswap/proxy/command"
 	"hotswap/resp"
 	"hotswap/translate"
@@ -32,7 +31,7 @@ func (ss *session) routeDynamo(c redcon.Conn, cmd redcon.Command, info *command.
 	}
 	m := e.Mapping()
 	ss.routes = ss.routes[:0]
-	nDyn := 0
+	nDyn, nCapture := 0, 0
 	for _, ki := range ss.keyIdx {
 		r, ok, err := m.Route(cmd.Args[ki])
 		if err != nil {
@@ -40,14 +39,28 @@ func (ss *session) routeDynamo(c redcon.Conn, cmd redcon.Command, info *command.
 			ss.writeLocal(c, resp.AppendError(nil, err.Error()))
 			return true
 		}
-		if ok && servedFromDynamo(r.Family) {
-			nDyn++
-		} else {
+		switch {
+		case !ok:
 			r = translate.Route{} // a Redis key
+		case servedFromDynamo(r.Family):
+			nDyn++
+		case dualWritten(r.Family):
+			nCapture++ // a Redis key kept in step with DynamoDB
+		default:
+			r = translate.Route{} // a family still in Redis only
 		}
 		ss.routes = append(ss.routes, r)
 	}
+	if nDyn > 0 && nCapture > 0 {
+		ss.flush(c)
+		ss.writeLocal(c, resp.AppendError(nil, fmt.Sprintf("ERR hotswap: %s names keys served from DynamoDB and keys dual-written from Redis (families %s): no store can run it as one command", strings.ToUpper(info.Name), familyList(ss.routes))))
+		return true
+	}
 	if nDyn == 0 {
+		if nCapture > 0 && mayWrite(info) && ss.srv.cfg.Syncer != nil {
+			ss.forwardCaptured(cmd)
+			return true
+		}
 		return false
 	}
 	ss.flush(c) // replies stay in order: what was queued for Redis goes first
@@ -57,6 +70,66 @@ func (ss *session) routeDynamo(c redcon.Conn, cmd redcon.Command, info *command.
 	}
 	ss.writeLocal(c, ss.split(cmd.Args, info))
 	return true
+}
+
+func familyList(routes []translate.Route) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range routes {
+		if r.Family != nil && !seen[r.Family.Name] {
+			seen[r.Family.Name] = true
+			out = append(out, r.Family.Name)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// mayWrite: the command can change keys: write commands, and scripts and functions
+// (EVAL, FCALL), which carry no write flag but whose key specs say RW.
+func mayWrite(info *command.Info) bool {
+	if info.Has(command.Write) {
+		return true
+	}
+	for i := range info.Keys {
+		if k := &info.Keys[i]; k.HasFlag("RW") || k.HasFlag("OW") || k.HasFlag("RM") {
+			return true
+		}
+	}
+	return false
+}
+
+// dualWritten reports whether a family's keys live in Redis and are copied to DynamoDB
+// on every write (the dualwrite and shadow stages).
+func dualWritten(f *translate.Family) bool {
+	return f != nil && (f.Floor == translate.StageDualWrite || f.Floor == translate.StageShadow)
+}
+
+// forwardCaptured forwards a write on keys of dual-written families followed, in the
+// same segment, by the capture of those keys' state (dual.Syncer.Capture): the sync
+// intent reaches Redis with the write, and the capture's reply queues the copies to
+// DynamoDB off the reply path.
+func (ss *session) forwardCaptured(cmd redcon.Command) {
+	var keys [][]byte
+	var routes []translate.Route
+	for i, ki := range ss.keyIdx {
+		if ss.routes[i].Family == nil {
+			continue
+		}
+		keys = append(keys, append([]byte(nil), cmd.Args[ki]...))
+		r := ss.routes[i]
+		r.Entity = nil // the Syncer keeps routes; it needs the family and item key only
+		routes = append(routes, r)
+	}
+	ss.forward(cmd, effNone)
+	ss.forwardSync(keys, routes)
+}
+
+// forwardSync appends the capture of keys to the segment.
+func (ss *session) forwardSync(keys [][]byte, routes []translate.Route) {
+	sy := ss.srv.cfg.Syncer
+	token := sy.Token()
+	ss.forwardRaw(sy.Capture(keys, token), effNone, true)
+	ss.segPend[len(ss.segPend)-1].onReply = func(reply []byte) { sy.Captured(keys, routes, token, reply) }
 }
 
 // servedFromDynamo reports whether a family's keys are read and written in DynamoDB.

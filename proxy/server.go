@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tidwall/redcon"
-
+	"hotswap/dual"
+	"hotswap/internal/redcon"
 	"hotswap/proxy/upstream"
 	"hotswap/translate"
 )
@@ -26,6 +26,9 @@ type Config struct {
 	// Engine runs the commands on keys of DynamoDB-authoritative key families (route.go);
 	// nil: every command goes to Redis.
 	Engine *translate.Engine
+	// Syncer copies the writes on keys of dual-written families (dualwrite, shadow) to
+	// DynamoDB (package dual); nil: those families are refused at start.
+	Syncer *dual.Syncer
 }
 
 // Server is the RESP server: it accepts clients, keeps a session per client and runs

@@ -5,8 +5,7 @@ import (
 	"errors"
 	"sync"
 
-	"github.com/tidwall/redcon"
-
+	"hotswap/internal/redcon"
 	"hotswap/proxy/command"
 	"hotswap/proxy/upstream"
 	"hotswap/resp"
@@ -34,6 +33,9 @@ type pend struct {
 	// replace, when set, is written to the client instead of the reply (EXEC of a
 	// transaction in which hotswap refused a command: Redis' EXECABORT).
 	replace []byte
+	// onReply, when set, receives the reply (hotswap's own commands in the segment:
+	// the sync capture); such pends are silent.
+	onReply func(reply []byte)
 	key     upstream.Key
 }
 
@@ -302,6 +304,9 @@ func (ss *session) flush(c redcon.Conn) {
 		p := &ss.segPend[i]
 		if i < got {
 			reply := call.Reply(i)
+			if p.onReply != nil {
+				p.onReply(reply)
+			}
 			ss.apply(p, reply)
 			if !p.silent {
 				if p.replace != nil {
@@ -310,6 +315,9 @@ func (ss *session) flush(c redcon.Conn) {
 				c.WriteRaw(reply)
 			}
 			continue
+		}
+		if p.onReply != nil {
+			p.onReply(appendError(nil, err)) // the capture did not run: re-captured
 		}
 		if !p.silent {
 			c.WriteRaw(appendError(nil, err))

@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"os"
 
+	"hotswap/dual"
+	"hotswap/proxy/upstream"
+	"hotswap/resp"
 	"hotswap/translate"
 	"hotswap/translate/dynamo"
 )
@@ -18,11 +21,12 @@ type migration struct {
 	mapping *translate.Mapping
 	client  *dynamo.Client
 	engine  *translate.Engine
+	syncer  *dual.Syncer // copies dual-written families' writes to DynamoDB
 }
 
 // openMigration loads the mapping and, when it declares families, connects to DynamoDB
 // and builds the engine.
-func openMigration(ctx context.Context, cfg serveConfig, log *slog.Logger) (*migration, error) {
+func openMigration(ctx context.Context, cfg serveConfig, redis *upstream.Pool, log *slog.Logger) (*migration, error) {
 	mg := &migration{}
 	if cfg.Flags != "" {
 		b, err := os.ReadFile(cfg.Flags)
@@ -48,8 +52,8 @@ func openMigration(ctx context.Context, cfg serveConfig, log *slog.Logger) (*mig
 		return mg, nil
 	}
 	for _, f := range m.Families {
-		if f.Floor != translate.StageOff && f.Floor != translate.StageComplete {
-			return nil, fmt.Errorf("mapping %s: family %s: floor %s needs the stage flags and dual writes, which this build does not have yet; use off or complete", cfg.Mapping, f.Name, f.Floor)
+		if f.Floor == translate.StageLive || f.Floor == translate.StageRampDown {
+			return nil, fmt.Errorf("mapping %s: family %s: floor %s needs writes from DynamoDB back to Redis, which this build does not have yet; use off, dualwrite, shadow or complete", cfg.Mapping, f.Name, f.Floor)
 		}
 	}
 	mg.client, err = dynamo.Open(ctx, dynamo.Options{
@@ -72,6 +76,11 @@ func openMigration(ctx context.Context, cfg serveConfig, log *slog.Logger) (*mig
 		_ = mg.client.Close()
 		return nil, err
 	}
+	mg.syncer = dual.New(dual.Options{
+		Engine: mg.engine,
+		Redis:  dual.RedisFunc(func(ctx context.Context, cmd []byte) (resp.Value, error) { return redis.Do(ctx, cmd) }),
+		Logger: log,
+	})
 	for _, f := range m.Families {
 		log.Info("key family", "name", f.Name, "match", f.Match, "type", f.Kind.String(), "stage", f.Floor.String(), "read", readName(f.Read))
 	}
@@ -86,10 +95,18 @@ func readName(c translate.Consistency) string {
 	return "strong"
 }
 
-// Close releases the DynamoDB client.
-func (mg *migration) Close() error {
+// Close waits (up to ctx) for the copies in flight, then releases the DynamoDB client.
+// What the copies could not finish stays in the journal.
+func (mg *migration) Close(ctx context.Context) error {
 	if mg == nil || mg.client == nil {
 		return nil
 	}
-	return mg.client.Close()
+	var err error
+	if mg.syncer != nil {
+		err = mg.syncer.Close(ctx)
+	}
+	if cerr := mg.client.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

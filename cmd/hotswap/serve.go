@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"hotswap/admin"
+	"hotswap/dual"
 	"hotswap/proxy"
 	"hotswap/proxy/upstream"
 	"hotswap/translate"
@@ -105,8 +106,8 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 		runtime.GOMAXPROCS(cfg.Procs)
 	}
 	if _, set := os.LookupEnv("GOGC"); !set && cfg.GCPercent != 0 {
-		// The request path allocates a little per command (redcon copies each
-		// command); with a live heap of a few MiB the default GOGC=100 collects
+		// The request path allocates a little per batch (redcon copies each
+		// batch of commands); with a live heap of a few MiB the default GOGC=100 collects
 		// so often that it shows in the tail latency on one thread.
 		debug.SetGCPercent(cfg.GCPercent)
 	}
@@ -116,11 +117,20 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 	}
 	up.SharedConns, up.MaxConns, up.MaxIdle = cfg.SharedConns, cfg.MaxConns, cfg.MaxIdle
 	up.DialTimeout, up.ReadTimeout = cfg.DialTimeout, cfg.ReadTimeout
-	mg, err := openMigration(ctx, cfg, log)
+	// hotswap's own Redis traffic (the sync journal) has its own connections.
+	journalPool := upstream.NewPool(up)
+	defer journalPool.Close()
+	mg, err := openMigration(ctx, cfg, journalPool, log)
 	if err != nil {
 		return err
 	}
-	defer mg.Close()
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := mg.Close(cctx); err != nil {
+			log.Warn("closing the DynamoDB side", "err", err)
+		}
+	}()
 
 	srv := proxy.New(proxy.Config{
 		Upstream:        up,
@@ -128,9 +138,13 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 		Logger:          log,
 		Version:         version,
 		Engine:          mg.engine,
+		Syncer:          mg.syncer,
 	})
 	if err := srv.Open(ctx, cfg.Listen); err != nil {
 		return err
+	}
+	if mg.syncer != nil {
+		mg.syncer.Open(ctx)
 	}
 	var adm *admin.Server
 	if cfg.Admin != "" {
@@ -181,6 +195,7 @@ type status struct {
 	Proxy         proxy.Stats      `json:"proxy"`
 	Families      []familyStatus   `json:"families,omitempty"`
 	DynamoDB      *translate.Stats `json:"dynamodb,omitempty"`
+	Sync          *dual.Stats      `json:"sync,omitempty"`
 	Client        *dynamo.Stats    `json:"dynamodb_client,omitempty"`
 }
 
@@ -211,6 +226,10 @@ func statusOf(srv *proxy.Server, mg *migration) status {
 	if mg.client != nil {
 		s := mg.client.Stats()
 		st.Client = &s
+	}
+	if mg.syncer != nil {
+		s := mg.syncer.Stats()
+		st.Sync = &s
 	}
 	return st
 }

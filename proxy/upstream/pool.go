@@ -316,6 +316,30 @@ func (p *Pool) Ping(ctx context.Context) error {
 	return v.Err()
 }
 
+// Do sends one RESP-encoded command on a shared connection of the default identity
+// (the Redis URL's user, db and RESP2) and returns the decoded reply: for hotswap's
+// own requests (the sync journal), never a client's.
+func (p *Pool) Do(ctx context.Context, cmd []byte) (resp.Value, error) {
+	c, err := p.Shared(ctx, p.opts.DefaultKey())
+	if err != nil {
+		return resp.Value{}, err
+	}
+	call := NewCall()
+	if err := c.Send(call, 1, cmd); err != nil {
+		return resp.Value{}, err
+	}
+	select {
+	case <-call.Done():
+	case <-ctx.Done():
+		return resp.Value{}, ctx.Err()
+	}
+	if call.Err != nil && call.Len() == 0 {
+		return resp.Value{}, call.Err
+	}
+	v, _, err := resp.Parse(call.Reply(0))
+	return v, err
+}
+
 // Close closes every connection; calls in flight get ErrPoolClosed.
 func (p *Pool) Close() {
 	p.mu.Lock()
