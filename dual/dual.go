@@ -85,8 +85,12 @@ type Options struct {
 	Engine *translate.Engine
 	Redis  Redis
 	Logger *slog.Logger
-	// JournalKey and ClockKey are hotswap's two keys in Redis' db 0.
-	JournalKey, ClockKey string
+	// JournalKey, ClockKey and VersionKey are hotswap's keys in Redis' db 0.
+	JournalKey, ClockKey, VersionKey string
+	// Stage tells the stage of a key's entity now: the repairer copies toward
+	// DynamoDB while Redis is authoritative and toward Redis after (default: the
+	// family's floor).
+	Stage func(r *translate.Route) translate.Stage
 	// Instance names this process in journal tokens; default: random.
 	Instance string
 	// Queue bounds the copies waiting for a worker; past it a copy is left to the
@@ -96,6 +100,9 @@ type Options struct {
 	// entry must be before the repairer takes it (younger ones are in flight).
 	// RepairInterval 0 means the default; negative turns the repairer off (tests).
 	RepairInterval, RepairAge time.Duration
+	// IntentTimeout bounds the write-ahead journal entry of a DynamoDB-authoritative
+	// write (default 100ms): past it the write goes ahead and the keys are remembered.
+	IntentTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -133,6 +140,13 @@ type Syncer struct {
 
 	queued, applied, superseded, failed, dropped, repaired, unmigratable atomic.Uint64
 	depth, oldest                                                        atomic.Int64
+
+	lostMu       sync.Mutex
+	lost         map[string]translate.Route // keys whose intent Redis did not take
+	lostOverflow atomic.Uint64
+
+	redisFailures  atomic.Int64 // consecutive intent failures
+	redisOpenUntil atomic.Int64 // unix ms: intents skip Redis until then
 }
 
 // job is one key's captured state.
@@ -142,6 +156,7 @@ type job struct {
 	val     *translate.Value // nil: the key does not exist
 	version int64
 	token   string
+	toRedis bool // a DynamoDB-authoritative write copied to Redis
 }
 
 // New returns a Syncer; Open starts it.
@@ -151,6 +166,12 @@ func New(o Options) *Syncer {
 	}
 	if o.ClockKey == "" {
 		o.ClockKey = DefaultClockKey
+	}
+	if o.VersionKey == "" {
+		o.VersionKey = DefaultVersionKey
+	}
+	if o.Stage == nil {
+		o.Stage = func(r *translate.Route) translate.Stage { return r.Family.Floor }
 	}
 	if o.Instance == "" {
 		var b [4]byte
@@ -171,6 +192,9 @@ func New(o Options) *Syncer {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.IntentTimeout <= 0 {
+		o.IntentTimeout = 100 * time.Millisecond
 	}
 	log := o.Logger
 	if log == nil {
@@ -297,7 +321,13 @@ func (s *Syncer) worker() {
 			s.dropped.Add(1)
 			continue
 		}
-		if err := s.copy(s.ctx, j); err != nil {
+		var err error
+		if j.toRedis {
+			err = s.applyRedis(s.ctx, j)
+		} else {
+			err = s.copy(s.ctx, j)
+		}
+		if err != nil {
 			s.failed.Add(1)
 			s.log.Warn("secondary write to DynamoDB failed; the journal keeps it for the repairer", "family", familyName(&j.route), "err", err)
 		}
@@ -367,6 +397,9 @@ func (s *Syncer) RepairOnce(ctx context.Context) error {
 	if s.breakerOpen() {
 		return errors.New("dual: DynamoDB breaker open")
 	}
+	if err := s.repairLost(ctx); err != nil {
+		return err
+	}
 	m := s.o.Engine.Mapping()
 	now := s.o.Now().UnixMilli()
 	cursor := "0"
@@ -395,8 +428,18 @@ func (s *Syncer) RepairOnce(ctx context.Context) error {
 				s.clear(ctx, key, token)
 				continue
 			}
-			if err := s.repairKey(ctx, key, r); err != nil {
-				return err
+			switch st := s.o.Stage(&r); {
+			case st == translate.StageOff || st == translate.StageComplete:
+				// One store only: nothing to keep in step.
+				s.clear(ctx, key, token)
+			case st.DynamoAuthoritative():
+				if err := s.repairToRedis(ctx, append([]byte(nil), key...), r, token); err != nil {
+					return err
+				}
+			default:
+				if err := s.repairKey(ctx, key, r); err != nil {
+					return err
+				}
 			}
 		}
 		if cursor == "0" {

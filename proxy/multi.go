@@ -162,6 +162,34 @@ func (ss *session) execLocal(c redcon.Conn) {
 			ss.writeLocal(c, nullArray(ss.proto()))
 			return
 		}
+		if sy := ss.srv.cfg.Syncer; sy != nil {
+			// live, rampdown: journal the keys the transaction writes, then copy
+			// what it committed to Redis.
+			var wk [][]byte
+			var wr []translate.Route
+			for _, d := range dyn {
+				if !mayWrite(d.Info) {
+					continue
+				}
+				for i, ki := range d.Keys {
+					if copiedToRedis(d.Routes[i].Family) {
+						wk = append(wk, d.Args[ki])
+						wr = append(wr, d.Routes[i])
+					}
+				}
+			}
+			if len(wk) > 0 {
+				token, err := sy.Intent(ss.srv.ctx, wk, wr)
+				if err != nil {
+					ss.srv.log.Warn("sync intent not journalled (Redis unreachable): the keys are remembered for the repairer", "err", err)
+				}
+				dyn[0].OnWrite = func(key []byte, r *translate.Route, v *translate.Value, version int64) {
+					if copiedToRedis(r.Family) {
+						sy.Written(key, r, v, version, token)
+					}
+				}
+			}
+		}
 		reply := e.ExecMulti(ss.srv.ctx, ss.proto(), dyn, ss.dynWatches, nil)
 		ss.endLocal(c)
 		ss.writeLocal(c, reply)

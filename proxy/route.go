@@ -132,11 +132,16 @@ func (ss *session) forwardSync(keys [][]byte, routes []translate.Route) {
 	ss.segPend[len(ss.segPend)-1].onReply = func(reply []byte) { sy.Captured(keys, routes, token, reply) }
 }
 
-// servedFromDynamo reports whether a family's keys are read and written in DynamoDB.
-// Until stage flags land, a family is served at its floor stage; only `complete` is
-// served from DynamoDB here (the mapping loader refuses the stages in between).
+// servedFromDynamo reports whether a family's keys are read and written in DynamoDB
+// first (live, rampdown, complete). Until stage flags land, a family is served at its
+// floor stage.
 func servedFromDynamo(f *translate.Family) bool {
-	return f != nil && f.Floor == translate.StageComplete
+	return f != nil && f.Floor.DynamoAuthoritative()
+}
+
+// copiedToRedis: DynamoDB is authoritative and Redis keeps a copy (live, rampdown).
+func copiedToRedis(f *translate.Family) bool {
+	return f != nil && (f.Floor == translate.StageLive || f.Floor == translate.StageRampDown)
 }
 
 func (ss *session) proto() int {
@@ -152,6 +157,29 @@ func (ss *session) execDynamo(args [][]byte, info *command.Info, keys []int, rou
 		ctx = context.Background()
 	}
 	ss.dynCmd = translate.Cmd{Args: args, Info: info, Keys: keys, Routes: routes}
+	if sy := ss.srv.cfg.Syncer; sy != nil && mayWrite(info) {
+		// live, rampdown: the intent first (write-ahead), then the copies of what the
+		// commit wrote, off the reply path.
+		var wk [][]byte
+		var wr []translate.Route
+		for i, ki := range keys {
+			if copiedToRedis(routes[i].Family) {
+				wk = append(wk, args[ki])
+				wr = append(wr, routes[i])
+			}
+		}
+		if len(wk) > 0 {
+			token, err := sy.Intent(ctx, wk, wr)
+			if err != nil {
+				ss.srv.log.Warn("sync intent not journalled (Redis unreachable): the keys are remembered for the repairer", "err", err)
+			}
+			ss.dynCmd.OnWrite = func(key []byte, r *translate.Route, v *translate.Value, version int64) {
+				if copiedToRedis(r.Family) {
+					sy.Written(key, r, v, version, token)
+				}
+			}
+		}
+	}
 	ss.dynBuf = ss.srv.cfg.Engine.Exec(ctx, ss.proto(), &ss.dynCmd, ss.dynBuf[:0])
 	return ss.dynBuf
 }

@@ -40,3 +40,16 @@ func (e *Engine) ApplyState(ctx context.Context, r *Route, key []byte, v *Value,
 	}
 	return false, fmt.Errorf("dynamodb: apply state of %q: %w", key, err)
 }
+
+// ReadState reads a key's whole state and version with a strongly consistent read: nil
+// for a missing key, a tombstone or an expired item (the version is still returned).
+func (e *Engine) ReadState(ctx context.Context, r *Route, key []byte) (*Value, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	ks := NewKeyspace(e.now().UnixMilli(), nil)
+	if err := e.load(ctx, ks, [][]byte{key}, []int{0}, []Route{*r}, true); err != nil {
+		return nil, 0, err
+	}
+	en := ks.Entry(key)
+	return en.Loaded.Clone(), en.Version, nil
+}

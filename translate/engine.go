@@ -153,6 +153,34 @@ type Cmd struct {
 	Info   *command.Info
 	Keys   []int   // key positions in Args
 	Routes []Route // Routes[i] is the route of Args[Keys[i]]
+	// OnWrite, when set, is called after a successful commit for every key written,
+	// with its whole new state (nil: deleted) and version: the live and rampdown stages
+	// copy it to Redis. Setting it turns the one-call fast paths off (they do not read
+	// the whole new state).
+	OnWrite WriteHook
+}
+
+// WriteHook receives a committed key's state and version.
+type WriteHook func(key []byte, r *Route, v *Value, version int64)
+
+// written calls hook for every key ks wrote at versions+1.
+func written(ks *Keyspace, args [][]byte, keys []int, routes []Route, hook WriteHook) {
+	if hook == nil {
+		return
+	}
+	seen := map[string]bool{}
+	for i, ki := range keys {
+		k := args[ki]
+		if seen[string(k)] {
+			continue
+		}
+		seen[string(k)] = true
+		en := ks.Entry(k)
+		if en == nil || !en.Dirty || (en.Cur == nil && en.Loaded == nil) {
+			continue
+		}
+		hook(en.Key, &routes[i], en.Cur.Clone(), en.Version+1)
+	}
 }
 
 // Exec runs one command and appends its reply, in protocol proto, to dst.
@@ -174,7 +202,7 @@ func (e *Engine) Exec(ctx context.Context, proto int, c *Cmd, dst []byte) []byte
 	rng := e.rngPool.Get().(*rand.Rand)
 	defer e.rngPool.Put(rng)
 	start := len(r.buf)
-	if write && !e.noFastPath {
+	if write && !e.noFastPath && c.OnWrite == nil {
 		ok, err := e.fastPath(ctx, &r, c)
 		if err != nil {
 			return e.fail(&r, start, err)
@@ -196,6 +224,7 @@ func (e *Engine) Exec(ctx context.Context, proto int, c *Cmd, dst []byte) []byte
 		}
 		err := e.commit(ctx, ks, c.Args, c.Keys, c.Routes, false)
 		if err == nil {
+			written(ks, c.Args, c.Keys, c.Routes, c.OnWrite)
 			return r.buf
 		}
 		if !errors.Is(err, errConflict) {

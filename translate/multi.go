@@ -114,6 +114,12 @@ func (e *Engine) ExecMulti(ctx context.Context, proto int, cmds []*Cmd, watches 
 		}
 		err := e.commitAll(ctx, ks, args, idx, routes)
 		if err == nil {
+			for _, c := range cmds {
+				if c.OnWrite != nil {
+					written(ks, args, idx, routes, c.OnWrite)
+					break
+				}
+			}
 			return r.buf
 		}
 		if !errors.Is(err, errConflict) {

@@ -51,11 +51,7 @@ func openMigration(ctx context.Context, cfg serveConfig, redis *upstream.Pool, l
 		log.Info("mapping loaded: no key families, every command goes to Redis", "file", cfg.Mapping, "table", m.Table)
 		return mg, nil
 	}
-	for _, f := range m.Families {
-		if f.Floor == translate.StageLive || f.Floor == translate.StageRampDown {
-			return nil, fmt.Errorf("mapping %s: family %s: floor %s needs writes from DynamoDB back to Redis, which this build does not have yet; use off, dualwrite, shadow or complete", cfg.Mapping, f.Name, f.Floor)
-		}
-	}
+
 	mg.client, err = dynamo.Open(ctx, dynamo.Options{
 		Endpoint:    cfg.DynamoDBEndpoint,
 		Region:      cfg.Region,

@@ -36,9 +36,17 @@ type dualEnv struct {
 	relay    *relay
 	m        *translate.Mapping
 	addr     string // hotswap's
+	redis    *testutil.Redis
 }
 
 func mustStartDual(tb testing.TB) *dualEnv {
+	tb.Helper()
+	return mustStartStages(tb, "dualwrite", "shadow", "dualwrite")
+}
+
+// mustStartStages starts hotswap with the user, teams and email families at the given
+// stages (their floors).
+func mustStartStages(tb testing.TB, userStage, teamsStage, emailStage string) *dualEnv {
 	tb.Helper()
 	ep := testutil.DynamoEndpoint(tb, testutil.Dynalite)
 	db := testutil.MustDynamoClient(tb, ep)
@@ -53,20 +61,20 @@ families:
     type: hash
     pk: "user#{id}"
     sk: "profile"
-    floor: dualwrite
+    floor: %s
   - name: teams
     match: "teams:{id}"
     type: set
     pk: "user#{id}"
     sk: "teams"
-    floor: shadow
+    floor: %s
   - name: email
     match: "email:{e}"
     type: string
     pk: "email#{e}"
     sk: "id"
-    floor: dualwrite
-`, table)), "dual.yaml")
+    floor: %s
+`, table, userStage, teamsStage, emailStage)), "dual.yaml")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -75,6 +83,11 @@ families:
 		tb.Fatal(err)
 	}
 	back := testutil.MustStartRedis(tb)
+	return startStages(tb, m, eng, db, table, rl, back)
+}
+
+func startStages(tb testing.TB, m *translate.Mapping, eng *translate.Engine, db *dynamodb.Client, table string, rl *relay, back *testutil.Redis) *dualEnv {
+	tb.Helper()
 	jpool := upstream.NewPool(upstream.Options{Addr: back.Addr, ReadTimeout: 5 * time.Second})
 	tb.Cleanup(jpool.Close)
 	sy := dual.New(dual.Options{
@@ -97,7 +110,7 @@ families:
 	tb.Cleanup(func() { _ = srv.Close(context.Background()) })
 	return &dualEnv{
 		hs: testutil.MustDialRaw(tb, srv.Addr().String()), back: testutil.MustDialRaw(tb, back.Addr),
-		db: db, table: table, syncer: sy, relay: rl, m: m, addr: srv.Addr().String(),
+		db: db, table: table, syncer: sy, relay: rl, m: m, addr: srv.Addr().String(), redis: back,
 	}
 }
 
