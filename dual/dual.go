@@ -558,3 +558,16 @@ type RedisFunc func(ctx context.Context, cmd []byte) (resp.Value, error)
 
 // Do calls f.
 func (f RedisFunc) Do(ctx context.Context, cmd []byte) (resp.Value, error) { return f(ctx, cmd) }
+
+// journalOld journals keys with a token dated at the epoch, so the next repairer pass
+// copies them (a shadow read found them different).
+func (s *Syncer) journalOld(ctx context.Context, keys [][]byte) {
+	token := s.o.Instance + ":0:" + strconv.FormatUint(s.seq.Add(1), 10)
+	args := [][]byte{[]byte("HSET"), []byte(s.o.JournalKey)}
+	for _, k := range keys {
+		args = append(args, k, []byte(token))
+	}
+	if _, err := s.o.Redis.Do(ctx, resp.AppendCommand(nil, args...)); err != nil {
+		s.log.Warn("could not journal keys a shadow read found different", "err", err)
+	}
+}

@@ -61,11 +61,28 @@ func (ss *session) routeDynamo(c redcon.Conn, cmd redcon.Command, info *command.
 			ss.forwardCaptured(cmd)
 			return true
 		}
+		if nCapture == len(ss.keyIdx) && ss.shadowed(false) {
+			// shadow: Redis answers; the same read on DynamoDB is compared.
+			args, keys, routes := ss.copyCmd(cmd.Args)
+			ss.forward(cmd, effNone)
+			sh := ss.srv.cfg.Shadow
+			ss.segPend[len(ss.segPend)-1].onReply = func(reply []byte) {
+				sh.Compare(args, info, keys, routes, append([]byte(nil), reply...), true)
+			}
+			return true
+		}
 		return false
 	}
 	ss.flush(c) // replies stay in order: what was queued for Redis goes first
 	if nDyn == len(ss.keyIdx) {
-		ss.writeLocal(c, ss.execDynamo(cmd.Args, info, ss.keyIdx, ss.routes))
+		shadow := !mayWrite(info) && ss.shadowed(true)
+		reply := ss.execDynamo(cmd.Args, info, ss.keyIdx, ss.routes)
+		if shadow {
+			// live: DynamoDB answered; the same read on Redis is compared.
+			args, keys, routes := ss.copyCmd(cmd.Args)
+			ss.srv.cfg.Shadow.Compare(args, info, keys, routes, append([]byte(nil), reply...), false)
+		}
+		ss.writeLocal(c, reply)
 		return true
 	}
 	ss.writeLocal(c, ss.split(cmd.Args, info))
@@ -82,6 +99,40 @@ func familyList(routes []translate.Route) string {
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+// shadowed reports whether this read is compared with the other store: every key in
+// the comparing stage (shadow for Redis' reads, live for DynamoDB's) and sampled.
+func (ss *session) shadowed(dynamo bool) bool {
+	sh := ss.srv.cfg.Shadow
+	if sh == nil {
+		return false
+	}
+	want := translate.StageShadow
+	if dynamo {
+		want = translate.StageLive
+	}
+	for _, r := range ss.routes {
+		if r.Family == nil || r.Family.Floor != want {
+			return false
+		}
+	}
+	return sh.Sample()
+}
+
+// copyCmd copies a command's arguments, key positions and routes for work that
+// outlives the batch.
+func (ss *session) copyCmd(in [][]byte) ([][]byte, []int, []translate.Route) {
+	args := make([][]byte, len(in))
+	for i, a := range in {
+		args[i] = append([]byte(nil), a...)
+	}
+	keys := append([]int(nil), ss.keyIdx...)
+	routes := append([]translate.Route(nil), ss.routes...)
+	for i := range routes {
+		routes[i].Entity = nil
+	}
+	return args, keys, routes
 }
 
 // mayWrite: the command can change keys: write commands, and scripts and functions

@@ -29,6 +29,9 @@ type Config struct {
 	// Syncer copies the writes on keys of dual-written families (dualwrite, shadow) to
 	// DynamoDB (package dual); nil: those families are refused at start.
 	Syncer *dual.Syncer
+	// Shadow compares reads with the other store in the shadow and live stages; nil:
+	// no comparisons.
+	Shadow *dual.Shadow
 }
 
 // Server is the RESP server: it accepts clients, keeps a session per client and runs

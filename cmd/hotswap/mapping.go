@@ -21,7 +21,8 @@ type migration struct {
 	mapping *translate.Mapping
 	client  *dynamo.Client
 	engine  *translate.Engine
-	syncer  *dual.Syncer // copies dual-written families' writes to DynamoDB
+	syncer  *dual.Syncer // copies writes to the other store while both hold a family
+	shadow  *dual.Shadow // compares reads with the other store (shadow, live)
 }
 
 // openMigration loads the mapping and, when it declares families, connects to DynamoDB
@@ -76,6 +77,14 @@ func openMigration(ctx context.Context, cfg serveConfig, redis *upstream.Pool, l
 		Engine: mg.engine,
 		Redis:  dual.RedisFunc(func(ctx context.Context, cmd []byte) (resp.Value, error) { return redis.Do(ctx, cmd) }),
 		Logger: log,
+	})
+	mg.shadow = dual.NewShadow(dual.ShadowOptions{
+		Engine:     mg.engine,
+		Redis:      dual.RedisFunc(func(ctx context.Context, cmd []byte) (resp.Value, error) { return redis.Do(ctx, cmd) }),
+		Syncer:     mg.syncer,
+		Logger:     log,
+		SampleRate: cfg.ShadowSample,
+		LogValues:  cfg.LogValues,
 	})
 	for _, f := range m.Families {
 		log.Info("key family", "name", f.Name, "match", f.Match, "type", f.Kind.String(), "stage", f.Floor.String(), "read", readName(f.Read))

@@ -32,6 +32,8 @@ type serveConfig struct {
 	DAXEndpoint      string
 	Region           string
 	DynamoTimeout    time.Duration
+	ShadowSample     float64
+	LogValues        bool
 	SharedConns      int
 	MaxConns         int
 	MaxIdle          int
@@ -67,6 +69,8 @@ from Redis.`,
 	f.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL (default: the AWS SDK's resolution, AWS_ENDPOINT_URL_DYNAMODB included)")
 	f.StringVar(&cfg.DAXEndpoint, "dax-endpoint", "", "DAX cluster endpoint (dax://host:port or daxs://...) for the reads of families that read `eventual`; falls back to DynamoDB when DAX is down")
 	f.StringVar(&cfg.Region, "region", "", "AWS region (default: the AWS SDK's resolution, AWS_REGION included)")
+	f.Float64Var(&cfg.ShadowSample, "shadow-sample", 1, "fraction of reads compared with the other store in the shadow and live stages (0..1)")
+	f.BoolVar(&cfg.LogValues, "log-values", false, "log the values of differing shadow reads (redacted by default; keys are always hashed)")
 	f.DurationVar(&cfg.DynamoTimeout, "dynamodb-timeout", translate.DefaultTimeout, "bound on the DynamoDB calls of one command; past it the command gets an error")
 	f.IntVar(&cfg.Procs, "procs", 1, "OS threads running Go code at once (GOMAXPROCS); 0 keeps Go's default (the CPU limit). One is fastest until a core is saturated: see docs/BENCHMARKS.md")
 	f.IntVar(&cfg.GCPercent, "gc-percent", 400, "Go GC target (GOGC): heap growth between collections, in percent; the GOGC variable, if set, wins. Higher trades memory for CPU: see docs/BENCHMARKS.md")
@@ -139,6 +143,7 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 		Version:         version,
 		Engine:          mg.engine,
 		Syncer:          mg.syncer,
+		Shadow:          mg.shadow,
 	})
 	if err := srv.Open(ctx, cfg.Listen); err != nil {
 		return err
@@ -189,14 +194,15 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 }
 
 type status struct {
-	Version       string           `json:"version"`
-	UptimeSeconds float64          `json:"uptime_seconds"`
-	Started       time.Time        `json:"started"`
-	Proxy         proxy.Stats      `json:"proxy"`
-	Families      []familyStatus   `json:"families,omitempty"`
-	DynamoDB      *translate.Stats `json:"dynamodb,omitempty"`
-	Sync          *dual.Stats      `json:"sync,omitempty"`
-	Client        *dynamo.Stats    `json:"dynamodb_client,omitempty"`
+	Version       string            `json:"version"`
+	UptimeSeconds float64           `json:"uptime_seconds"`
+	Started       time.Time         `json:"started"`
+	Proxy         proxy.Stats       `json:"proxy"`
+	Families      []familyStatus    `json:"families,omitempty"`
+	DynamoDB      *translate.Stats  `json:"dynamodb,omitempty"`
+	Sync          *dual.Stats       `json:"sync,omitempty"`
+	Shadow        *dual.ShadowStats `json:"shadow,omitempty"`
+	Client        *dynamo.Stats     `json:"dynamodb_client,omitempty"`
 }
 
 type familyStatus struct {
@@ -230,6 +236,10 @@ func statusOf(srv *proxy.Server, mg *migration) status {
 	if mg.syncer != nil {
 		s := mg.syncer.Stats()
 		st.Sync = &s
+	}
+	if mg.shadow != nil {
+		s := mg.shadow.Stats()
+		st.Shadow = &s
 	}
 	return st
 }

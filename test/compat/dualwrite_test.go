@@ -37,6 +37,7 @@ type dualEnv struct {
 	m        *translate.Mapping
 	addr     string // hotswap's
 	redis    *testutil.Redis
+	shadow   *dual.Shadow
 }
 
 func mustStartDual(tb testing.TB) *dualEnv {
@@ -98,11 +99,13 @@ func startStages(tb testing.TB, m *translate.Mapping, eng *translate.Engine, db 
 	})
 	sy.Open(context.Background())
 	tb.Cleanup(func() { _ = sy.Close(context.Background()) })
+	sh := dual.NewShadow(dual.ShadowOptions{Engine: eng, Redis: dual.RedisFunc(jpool.Do), Syncer: sy, RecheckDelay: 20 * time.Millisecond})
 	srv := proxy.New(proxy.Config{
 		Upstream: upstream.Options{Addr: back.Addr, ReadTimeout: 5 * time.Second},
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Engine:   eng,
 		Syncer:   sy,
+		Shadow:   sh,
 	})
 	if err := srv.Open(context.Background(), "127.0.0.1:0"); err != nil {
 		tb.Fatal(err)
@@ -110,7 +113,7 @@ func startStages(tb testing.TB, m *translate.Mapping, eng *translate.Engine, db 
 	tb.Cleanup(func() { _ = srv.Close(context.Background()) })
 	return &dualEnv{
 		hs: testutil.MustDialRaw(tb, srv.Addr().String()), back: testutil.MustDialRaw(tb, back.Addr),
-		db: db, table: table, syncer: sy, relay: rl, m: m, addr: srv.Addr().String(), redis: back,
+		db: db, table: table, syncer: sy, relay: rl, m: m, addr: srv.Addr().String(), redis: back, shadow: sh,
 	}
 }
 
@@ -391,4 +394,42 @@ func (r *relay) restore() {
 	r.mu.Lock()
 	r.down = false
 	r.mu.Unlock()
+}
+
+// In shadow, reads are compared with DynamoDB off the reply path: agreeing reads count
+// as matches; a key changed around hotswap is found, counted, journalled and repaired.
+func TestDual_ShadowReads(t *testing.T) {
+	d := mustStartDual(t) // teams is in shadow
+	d.hs.Do("SADD", "teams:1", "red", "blue")
+	d.eventuallyAgree(t, "teams:1")
+	eventuallyJournal(t, d, ":0\r\n")
+	for i := 0; i < 5; i++ {
+		if got := string(d.hs.Do("SCARD", "teams:1")); got != ":2\r\n" {
+			t.Fatalf("SCARD: %q", got)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for d.shadow.Stats().Match < 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := d.shadow.Stats(); st.Match < 5 || st.MismatchValue+st.MismatchMissing > 0 {
+		t.Fatalf("shadow stats after agreeing reads: %+v", st)
+	}
+	// A writer that bypasses hotswap: Redis and DynamoDB now differ.
+	d.back.Do("SADD", "teams:1", "green")
+	d.hs.Do("SMEMBERS", "teams:1")
+	deadline = time.Now().Add(5 * time.Second)
+	for d.shadow.Stats().MismatchValue == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := d.shadow.Stats(); st.MismatchValue != 1 {
+		t.Fatalf("shadow stats after a bypassing write: %+v", st)
+	}
+	// The key was journalled: the repairer copies Redis' state to DynamoDB.
+	deadline = time.Now().Add(10 * time.Second)
+	for d.redisState(t, "teams:1") != d.item(t, "teams:1") && time.Now().Before(deadline) {
+		_ = d.syncer.RepairOnce(context.Background())
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.eventuallyAgree(t, "teams:1")
 }
