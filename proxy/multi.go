@@ -122,7 +122,7 @@ func (ss *session) execLocal(c redcon.Conn) {
 				ss.writeLocal(c, resp.AppendError(nil, err.Error()))
 				return
 			}
-			if ok && servedFromDynamo(r.Family) {
+			if ok && ss.srv.stage(&r).DynamoAuthoritative() {
 				nd++
 				fams[r.Family.Name] = true
 			}
@@ -172,7 +172,7 @@ func (ss *session) execLocal(c redcon.Conn) {
 					continue
 				}
 				for i, ki := range d.Keys {
-					if copiedToRedis(d.Routes[i].Family) {
+					if isCopied(ss.srv.stage(&d.Routes[i])) {
 						wk = append(wk, d.Args[ki])
 						wr = append(wr, d.Routes[i])
 					}
@@ -184,7 +184,7 @@ func (ss *session) execLocal(c redcon.Conn) {
 					ss.srv.log.Warn("sync intent not journalled (Redis unreachable): the keys are remembered for the repairer", "err", err)
 				}
 				dyn[0].OnWrite = func(key []byte, r *translate.Route, v *translate.Value, version int64) {
-					if copiedToRedis(r.Family) {
+					if isCopied(ss.srv.stage(r)) {
 						sy.Written(key, r, v, version, token)
 					}
 				}
@@ -279,7 +279,7 @@ func (ss *session) watchLocal(c redcon.Conn, cmd redcon.Command, info *command.I
 			ss.writeLocal(c, resp.AppendError(nil, err.Error()))
 			return true
 		}
-		if ok && servedFromDynamo(r.Family) {
+		if ok && ss.srv.stage(&r).DynamoAuthoritative() {
 			dynKeys = append(dynKeys, cmd.Args[ki])
 			routes = append(routes, r)
 		} else {
@@ -370,7 +370,7 @@ func (ss *session) dualKeys(queue []queued) ([][]byte, []translate.Route) {
 		for _, ki := range q.info.KeyIndexes(q.args, nil) {
 			k := q.args[ki]
 			r, ok, err := e.Mapping().Route(k)
-			if err != nil || !ok || !dualWritten(r.Family) || seen[string(k)] {
+			if err != nil || !ok || !isDual(ss.srv.stage(&r)) || seen[string(k)] {
 				continue
 			}
 			seen[string(k)] = true

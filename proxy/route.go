@@ -39,12 +39,13 @@ func (ss *session) routeDynamo(c redcon.Conn, cmd redcon.Command, info *command.
 			ss.writeLocal(c, resp.AppendError(nil, err.Error()))
 			return true
 		}
+		st := ss.srv.stage(&r)
 		switch {
 		case !ok:
 			r = translate.Route{} // a Redis key
-		case servedFromDynamo(r.Family):
+		case st.DynamoAuthoritative():
 			nDyn++
-		case dualWritten(r.Family):
+		case isDual(st):
 			nCapture++ // a Redis key kept in step with DynamoDB
 		default:
 			r = translate.Route{} // a family still in Redis only
@@ -113,7 +114,7 @@ func (ss *session) shadowed(dynamo bool) bool {
 		want = translate.StageLive
 	}
 	for _, r := range ss.routes {
-		if r.Family == nil || r.Family.Floor != want {
+		if r.Family == nil || ss.srv.stage(&r) != want {
 			return false
 		}
 	}
@@ -149,10 +150,27 @@ func mayWrite(info *command.Info) bool {
 	return false
 }
 
-// dualWritten reports whether a family's keys live in Redis and are copied to DynamoDB
-// on every write (the dualwrite and shadow stages).
-func dualWritten(f *translate.Family) bool {
-	return f != nil && (f.Floor == translate.StageDualWrite || f.Floor == translate.StageShadow)
+// isDual: the keys live in Redis and are copied to DynamoDB on every write (the
+// dualwrite and shadow stages).
+func isDual(st translate.Stage) bool {
+	return st == translate.StageDualWrite || st == translate.StageShadow
+}
+
+// StageSource gives the stage of a family's entity (package flags); see Config.Stages.
+type StageSource interface {
+	Stage(ctx context.Context, f *translate.Family, entity []byte) translate.Stage
+}
+
+// stage is the stage a key's entity is served at now: from the flags, or the
+// family's floor without them; a key of no family is off.
+func (s *Server) stage(r *translate.Route) translate.Stage {
+	if r.Family == nil {
+		return translate.StageOff
+	}
+	if s.cfg.Stages != nil {
+		return s.cfg.Stages.Stage(s.ctx, r.Family, r.Entity)
+	}
+	return r.Family.Floor
 }
 
 // forwardCaptured forwards a write on keys of dual-written families followed, in the
@@ -183,16 +201,17 @@ func (ss *session) forwardSync(keys [][]byte, routes []translate.Route) {
 	ss.segPend[len(ss.segPend)-1].onReply = func(reply []byte) { sy.Captured(keys, routes, token, reply) }
 }
 
-// servedFromDynamo reports whether a family's keys are read and written in DynamoDB
-// first (live, rampdown, complete). Until stage flags land, a family is served at its
-// floor stage.
+// servedFromDynamo reports whether a whole family is served from DynamoDB first: its
+// floor is live or later, so no flag can put an entity of it back in Redis. The
+// whole-keyspace commands (keyspace.go) go by it: a family whose entities are split
+// between authorities by the flags is listed from Redis.
 func servedFromDynamo(f *translate.Family) bool {
 	return f != nil && f.Floor.DynamoAuthoritative()
 }
 
-// copiedToRedis: DynamoDB is authoritative and Redis keeps a copy (live, rampdown).
-func copiedToRedis(f *translate.Family) bool {
-	return f != nil && (f.Floor == translate.StageLive || f.Floor == translate.StageRampDown)
+// isCopied: DynamoDB is authoritative and Redis keeps a copy (live, rampdown).
+func isCopied(st translate.Stage) bool {
+	return st == translate.StageLive || st == translate.StageRampDown
 }
 
 func (ss *session) proto() int {
@@ -214,7 +233,7 @@ func (ss *session) execDynamo(args [][]byte, info *command.Info, keys []int, rou
 		var wk [][]byte
 		var wr []translate.Route
 		for i, ki := range keys {
-			if copiedToRedis(routes[i].Family) {
+			if isCopied(ss.srv.stage(&routes[i])) {
 				wk = append(wk, args[ki])
 				wr = append(wr, routes[i])
 			}
@@ -225,7 +244,7 @@ func (ss *session) execDynamo(args [][]byte, info *command.Info, keys []int, rou
 				ss.srv.log.Warn("sync intent not journalled (Redis unreachable): the keys are remembered for the repairer", "err", err)
 			}
 			ss.dynCmd.OnWrite = func(key []byte, r *translate.Route, v *translate.Value, version int64) {
-				if copiedToRedis(r.Family) {
+				if isCopied(ss.srv.stage(r)) {
 					sy.Written(key, r, v, version, token)
 				}
 			}
@@ -338,7 +357,7 @@ func (ss *session) refuseInMulti(c redcon.Conn, cmd redcon.Command, info *comman
 	ss.keyIdx = info.KeyIndexes(cmd.Args, ss.keyIdx[:0])
 	for _, ki := range ss.keyIdx {
 		r, ok, err := e.Mapping().Route(cmd.Args[ki])
-		if err == nil && (!ok || !servedFromDynamo(r.Family)) {
+		if err == nil && (!ok || !ss.srv.stage(&r).DynamoAuthoritative()) {
 			continue
 		}
 		msg := ""

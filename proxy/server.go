@@ -32,6 +32,9 @@ type Config struct {
 	// Shadow compares reads with the other store in the shadow and live stages; nil:
 	// no comparisons.
 	Shadow *dual.Shadow
+	// Stages gives each family's entity its stage (package flags); nil: every
+	// family is served at its mapping floor.
+	Stages StageSource
 }
 
 // Server is the RESP server: it accepts clients, keeps a session per client and runs

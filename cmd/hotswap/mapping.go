@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
+	"errors"
 	"log/slog"
-	"os"
 
 	"hotswap/dual"
+	"hotswap/flags"
+	"hotswap/proxy"
 	"hotswap/proxy/upstream"
 	"hotswap/resp"
 	"hotswap/translate"
@@ -23,23 +23,13 @@ type migration struct {
 	engine  *translate.Engine
 	syncer  *dual.Syncer // copies writes to the other store while both hold a family
 	shadow  *dual.Shadow // compares reads with the other store (shadow, live)
+	stages  flags.Source // each family's entity's stage; nil: the floors
 }
 
 // openMigration loads the mapping and, when it declares families, connects to DynamoDB
 // and builds the engine.
 func openMigration(ctx context.Context, cfg serveConfig, redis *upstream.Pool, log *slog.Logger) (*migration, error) {
 	mg := &migration{}
-	if cfg.Flags != "" {
-		b, err := os.ReadFile(cfg.Flags)
-		if err != nil {
-			return nil, fmt.Errorf("flags: %w", err)
-		}
-		var v map[string]any
-		if err := json.Unmarshal(b, &v); err != nil {
-			return nil, fmt.Errorf("flags %s: not valid JSON: %w", cfg.Flags, err)
-		}
-		log.Info("flag file read; this build serves each family at its mapping floor stage (stage flags are not wired yet)", "file", cfg.Flags)
-	}
 	if cfg.Mapping == "" {
 		return mg, nil
 	}
@@ -53,6 +43,19 @@ func openMigration(ctx context.Context, cfg serveConfig, redis *upstream.Pool, l
 		return mg, nil
 	}
 
+	switch {
+	case cfg.Flags != "" && cfg.Flagd != "":
+		return nil, usageError{errors.New("--flags and --flagd: give one flag source")}
+	case cfg.Flags != "":
+		mg.stages, err = flags.OpenFile(ctx, cfg.Flags, log)
+	case cfg.Flagd != "":
+		mg.stages, err = flags.OpenFlagd(ctx, cfg.Flagd, log)
+	default:
+		log.Info("no flag source (--flags, --flagd): every family is served at its mapping floor")
+	}
+	if err != nil {
+		return nil, err
+	}
 	mg.client, err = dynamo.Open(ctx, dynamo.Options{
 		Endpoint:    cfg.DynamoDBEndpoint,
 		Region:      cfg.Region,
@@ -73,7 +76,13 @@ func openMigration(ctx context.Context, cfg serveConfig, redis *upstream.Pool, l
 		_ = mg.client.Close()
 		return nil, err
 	}
+	stage := func(r *translate.Route) translate.Stage { return r.Family.Floor }
+	if mg.stages != nil {
+		src := mg.stages
+		stage = func(r *translate.Route) translate.Stage { return src.Stage(ctx, r.Family, r.Entity) }
+	}
 	mg.syncer = dual.New(dual.Options{
+		Stage:  stage,
 		Engine: mg.engine,
 		Redis:  dual.RedisFunc(func(ctx context.Context, cmd []byte) (resp.Value, error) { return redis.Do(ctx, cmd) }),
 		Logger: log,
@@ -110,8 +119,19 @@ func (mg *migration) Close(ctx context.Context) error {
 	if mg.syncer != nil {
 		err = mg.syncer.Close(ctx)
 	}
+	if mg.stages != nil {
+		_ = mg.stages.Close()
+	}
 	if cerr := mg.client.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// stageSource is what the proxy asks for stages (nil without a flag source: floors).
+func (mg *migration) stageSource() proxy.StageSource {
+	if mg.stages == nil {
+		return nil
+	}
+	return mg.stages
 }

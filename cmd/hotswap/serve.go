@@ -15,6 +15,7 @@ import (
 
 	"hotswap/admin"
 	"hotswap/dual"
+	"hotswap/flags"
 	"hotswap/proxy"
 	"hotswap/proxy/upstream"
 	"hotswap/translate"
@@ -28,6 +29,7 @@ type serveConfig struct {
 	Admin            string
 	Mapping          string
 	Flags            string
+	Flagd            string
 	DynamoDBEndpoint string
 	DAXEndpoint      string
 	Region           string
@@ -65,7 +67,8 @@ from Redis.`,
 	f.StringVar(&cfg.Redis, "redis", "redis://127.0.0.1:6379", "upstream Redis URL: redis[s]://[user:password@]host:port[/db]")
 	f.StringVar(&cfg.Admin, "admin", "127.0.0.1:9090", "admin HTTP address (/healthz, /readyz, /status); empty disables")
 	f.StringVar(&cfg.Mapping, "mapping", "", "key mapping file (YAML): which keys move to DynamoDB")
-	f.StringVar(&cfg.Flags, "flags", "", "flagd flag file with the migration stages")
+	f.StringVar(&cfg.Flags, "flags", "", "flag file (flagd JSON) with each family's stage flag; watched and reloaded without restart")
+	f.StringVar(&cfg.Flagd, "flagd", "", "a flagd service (HOST:PORT) serving the stage flags, instead of --flags")
 	f.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL (default: the AWS SDK's resolution, AWS_ENDPOINT_URL_DYNAMODB included)")
 	f.StringVar(&cfg.DAXEndpoint, "dax-endpoint", "", "DAX cluster endpoint (dax://host:port or daxs://...) for the reads of families that read `eventual`; falls back to DynamoDB when DAX is down")
 	f.StringVar(&cfg.Region, "region", "", "AWS region (default: the AWS SDK's resolution, AWS_REGION included)")
@@ -144,6 +147,7 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 		Engine:          mg.engine,
 		Syncer:          mg.syncer,
 		Shadow:          mg.shadow,
+		Stages:          mg.stageSource(),
 	})
 	if err := srv.Open(ctx, cfg.Listen); err != nil {
 		return err
@@ -157,6 +161,11 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 			Ready: func(ctx context.Context) error {
 				if srv.Stats().Draining {
 					return errors.New("shutting down")
+				}
+				if mg.stages != nil {
+					if err := mg.stages.Ready(); err != nil {
+						return fmt.Errorf("flags not loaded: %w", err)
+					}
 				}
 				return srv.Pool().Ping(ctx)
 			},
@@ -202,6 +211,7 @@ type status struct {
 	DynamoDB      *translate.Stats  `json:"dynamodb,omitempty"`
 	Sync          *dual.Stats       `json:"sync,omitempty"`
 	Shadow        *dual.ShadowStats `json:"shadow,omitempty"`
+	Flags         *flagStatus       `json:"flags,omitempty"`
 	Client        *dynamo.Stats     `json:"dynamodb_client,omitempty"`
 }
 
@@ -241,5 +251,18 @@ func statusOf(srv *proxy.Server, mg *migration) status {
 		s := mg.shadow.Stats()
 		st.Shadow = &s
 	}
+	if mg.stages != nil {
+		fs := &flagStatus{Revision: mg.stages.Revision(), Stats: mg.stages.Stats()}
+		if err := mg.stages.Ready(); err != nil {
+			fs.NotReady = err.Error()
+		}
+		st.Flags = fs
+	}
 	return st
+}
+
+type flagStatus struct {
+	Revision string      `json:"revision"`
+	NotReady string      `json:"not_ready,omitempty"`
+	Stats    flags.Stats `json:"stats"`
 }
