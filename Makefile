@@ -15,7 +15,7 @@ GOTESTPKGS ?= ./...
 FUZZTIME ?= 30s
 
 .DEFAULT_GOAL := build
-.PHONY: build deps run test lint fuzz bench stack-start stack-stop clean distclean help
+.PHONY: build deps run test lint fuzz bench bench-translate stack-start stack-stop clean distclean help
 
 help:
 	@echo 'make build      build bin/hotswap'
@@ -24,6 +24,7 @@ help:
 	@echo 'make lint       go vet, staticcheck, gofmt check'
 	@echo 'make fuzz       run every fuzz target for FUZZTIME ($(FUZZTIME)) each'
 	@echo 'make bench      test/bench/passthrough.sh'
+	@echo 'make bench-translate  test/bench/translate.sh (DynamoDB families: hotswap vs direct SDK calls, on dynalite)'
 	@echo 'make deps       install missing tools (scripts/deps.sh)'
 	@echo 'make clean      remove build and test artefacts; distclean also the installed tools'
 
@@ -53,6 +54,11 @@ bench:
 	scripts/deps.sh apt
 	@$(MAKE) --no-print-directory build
 	bash test/bench/passthrough.sh
+
+# Not part of `bench`: the two together take over 20 minutes on the reference machine.
+bench-translate:
+	scripts/deps.sh apt dynalite
+	bash test/bench/translate.sh
 
 # For working by hand: eval "$$(make -s stack-start)" ... make stack-stop
 stack-start:
