@@ -85,8 +85,11 @@
 // configuration is in force in 15-90 ms with the watcher, and within 250 ms by
 // polling alone. Only JSON is read: a half-written YAML file is often valid YAML.
 //
-// OpenFlagd connects to a flagd daemon's sync service (flagd.sync.v1, port 8015)
-// and evaluates in process too, so both modes behave alike.
+// OpenFlagd follows a flagd daemon's sync stream (flagd.sync.v1, port 8015) with
+// a small client of its own (the provider's gRPC sync, v0.6.0, races at Shutdown)
+// and evaluates in process too, so both modes behave alike; a configuration
+// change is in force in a few ms, and a lost stream is re-established with
+// backoff while the configuration in force stays.
 //
 // The provider's in-process service writes a few JSON lines of its own to stderr
 // when it starts and stops (it takes no logger in v0.6.0); everything else is

@@ -19,6 +19,9 @@ import (
 // OpenFlagd connects to.
 const DefaultFlagdSyncPort = "8015"
 
+// DefaultFlagdWait bounds how long OpenFlagd waits for the first configuration.
+const DefaultFlagdWait = 5 * time.Second
+
 // Reconnection backoff after the sync stream fails (flagd's defaults).
 const (
 	flagdRetryMin = time.Second
@@ -33,9 +36,10 @@ const (
 // configuration. A lost stream is re-established with backoff (1s to 12s); the
 // configuration in force stays meanwhile.
 //
-// OpenFlagd waits for the first configuration until ctx ends; if ctx ends first
-// it still returns the Source, not ready (families at their floors; Ready says
-// why), and keeps connecting. It fails only when hostPort is unusable.
+// OpenFlagd waits for the first configuration until ctx ends or for
+// DefaultFlagdWait, whichever is sooner; without one by then it still returns the
+// Source, not ready (families at their floors; Ready says why, WaitReady waits),
+// and keeps connecting. It fails only when hostPort is unusable.
 func OpenFlagd(ctx context.Context, hostPort string, log *slog.Logger, opts ...Option) (*OpenFeature, error) {
 	if hostPort == "" {
 		return nil, errors.New("flags: open flagd: empty address")
@@ -67,7 +71,9 @@ func OpenFlagd(ctx context.Context, hostPort string, log *slog.Logger, opts ...O
 		defer conn.Close()
 		f.run(s.ctx)
 	})
-	_ = s.WaitReady(ctx) // not ready yet is not an error: Ready says why
+	wait, cancel := context.WithTimeout(ctx, DefaultFlagdWait)
+	defer cancel()
+	_ = s.WaitReady(wait) // not ready yet is not an error: Ready says why
 	return s, nil
 }
 

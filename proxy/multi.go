@@ -117,6 +117,9 @@ func (ss *session) execLocal(c redcon.Conn) {
 		nd := 0
 		for _, ki := range keys {
 			r, ok, err := e.Mapping().Route(q.args[ki])
+			if err == nil && ok {
+				err = ss.srv.stagesReady()
+			}
 			if err != nil {
 				ss.endLocal(c)
 				ss.writeLocal(c, resp.AppendError(nil, err.Error()))

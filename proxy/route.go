@@ -34,9 +34,12 @@ func (ss *session) routeDynamo(c redcon.Conn, cmd redcon.Command, info *command.
 	nDyn, nCapture := 0, 0
 	for _, ki := range ss.keyIdx {
 		r, ok, err := m.Route(cmd.Args[ki])
+		if err == nil && ok {
+			err = ss.srv.stagesReady()
+		}
 		if err != nil {
 			ss.flush(c)
-			ss.writeLocal(c, resp.AppendError(nil, err.Error()))
+			ss.writeLocal(c, resp.AppendError(nil, oneLine(err.Error())))
 			return true
 		}
 		st := ss.srv.stage(&r)
@@ -159,6 +162,20 @@ func isDual(st translate.Stage) bool {
 // StageSource gives the stage of a family's entity (package flags); see Config.Stages.
 type StageSource interface {
 	Stage(ctx context.Context, f *translate.Family, entity []byte) translate.Stage
+	// Ready is nil once the flags have loaded. Before that no family key is served:
+	// a stage read from nothing could put an entity back on the wrong store.
+	Ready() error
+}
+
+// stagesReady is nil when stages can be known: no flag source, or flags loaded.
+func (s *Server) stagesReady() error {
+	if s.cfg.Stages == nil {
+		return nil
+	}
+	if err := s.cfg.Stages.Ready(); err != nil {
+		return fmt.Errorf("ERR hotswap: the stage flags have not loaded, so commands on key families wait for them: %w", err)
+	}
+	return nil
 }
 
 // stage is the stage a key's entity is served at now: from the flags, or the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"hotswap/dual"
 	"hotswap/flags"
@@ -47,9 +48,17 @@ func openMigration(ctx context.Context, cfg serveConfig, redis *upstream.Pool, l
 	case cfg.Flags != "" && cfg.Flagd != "":
 		return nil, usageError{errors.New("--flags and --flagd: give one flag source")}
 	case cfg.Flags != "":
-		mg.stages, err = flags.OpenFile(ctx, cfg.Flags, log)
+		var src *flags.OpenFeature
+		if src, err = flags.OpenFile(ctx, cfg.Flags, log); err == nil {
+			mg.stages = src
+			waitFlags(ctx, src, log)
+		}
 	case cfg.Flagd != "":
-		mg.stages, err = flags.OpenFlagd(ctx, cfg.Flagd, log)
+		var src *flags.OpenFeature
+		if src, err = flags.OpenFlagd(ctx, cfg.Flagd, log); err == nil {
+			mg.stages = src
+			waitFlags(ctx, src, log)
+		}
 	default:
 		log.Info("no flag source (--flags, --flagd): every family is served at its mapping floor")
 	}
@@ -134,4 +143,15 @@ func (mg *migration) stageSource() proxy.StageSource {
 		return nil
 	}
 	return mg.stages
+}
+
+// waitFlags gives the flags a few seconds to load before clients are accepted; past
+// that hotswap serves anyway, and commands on family keys get an error until they
+// load (/readyz says why).
+func waitFlags(ctx context.Context, src *flags.OpenFeature, log *slog.Logger) {
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := src.WaitReady(wctx); err != nil {
+		log.Warn("stage flags not loaded yet: commands on key families get an error until they are", "err", err)
+	}
 }
