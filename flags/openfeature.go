@@ -365,20 +365,25 @@ func (s *OpenFeature) activate(ctx context.Context) error {
 	}
 	// The first load makes the provider report a change of every flag; the
 	// Source is ready once that report is handled, so no decision is made before
-	// it and dropped by it.
+	// it and dropped by it. Under load the report can be late or (go-sdk event
+	// executor) not come at all, so the revision is also read directly every
+	// 50ms: refresh is idempotent, a late report only drops the cache again.
 	wait, cancel := context.WithTimeout(ctx, providerDeadline)
 	defer cancel()
-	select {
-	case <-s.readyCh:
-		return nil
-	case <-wait.Done():
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.readyCh:
+			return nil
+		case <-tick.C:
+			if s.refresh(nil); s.ready.Load() {
+				return nil
+			}
+		case <-wait.Done():
+			return fmt.Errorf("flags: flagd provider started but holds no configuration: %w", wait.Err())
+		}
 	}
-	// No report: read the revision directly rather than wait forever.
-	s.refresh(nil)
-	if s.ready.Load() {
-		return nil
-	}
-	return fmt.Errorf("flags: flagd provider started but holds no configuration: %w", wait.Err())
 }
 
 func (s *OpenFeature) setLoadErr(err error) {
