@@ -1,6 +1,7 @@
 package flags
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -97,6 +98,9 @@ type OpenFeature struct {
 	warnMu sync.Mutex
 	warned map[warnKey]warnState
 
+	configMu sync.Mutex
+	configs  []revConfig // the last few accepted configurations, newest last
+
 	onChange, onError openfeature.EventCallback
 
 	ctx     context.Context // ends at Close; loops watch it
@@ -107,6 +111,15 @@ type OpenFeature struct {
 }
 
 type warnKey struct{ flag, reason string }
+
+// revConfig is an accepted configuration as read from the source.
+type revConfig struct {
+	rev  string
+	data []byte
+}
+
+// keptConfigs is how many accepted configurations Config can still find.
+const keptConfigs = 8
 
 type warnState struct {
 	revision string
@@ -327,6 +340,7 @@ func (s *OpenFeature) offer(ctx context.Context, data []byte) error {
 			logKeyRevision, s.Revision(), logKeyError, err)
 		return err
 	}
+	s.keepConfig(rev, data)
 	s.relay.put(cfg)
 	if err := s.activate(ctx); err != nil {
 		s.setLoadErr(err)
@@ -384,6 +398,55 @@ func (s *OpenFeature) activate(ctx context.Context) error {
 			return fmt.Errorf("flags: flagd provider started but holds no configuration: %w", wait.Err())
 		}
 	}
+}
+
+func (s *OpenFeature) keepConfig(rev string, data []byte) {
+	s.configMu.Lock()
+	defer s.configMu.Unlock()
+	for _, c := range s.configs {
+		if c.rev == rev {
+			return
+		}
+	}
+	s.configs = append(s.configs, revConfig{rev: rev, data: bytes.Clone(data)})
+	if len(s.configs) > keptConfigs {
+		s.configs = s.configs[len(s.configs)-keptConfigs:]
+	}
+}
+
+// Config returns the configuration in force, as read from its source, with its
+// revision; "" and nil before the first load. The fleet fence hands it to other
+// instances (OpenBytes) so they can evaluate the revision the fleet has applied.
+func (s *OpenFeature) Config() (rev string, data []byte) {
+	rev = s.Revision()
+	if rev == "" {
+		return "", nil
+	}
+	s.configMu.Lock()
+	defer s.configMu.Unlock()
+	for _, c := range s.configs {
+		if c.rev == rev {
+			return rev, c.data
+		}
+	}
+	return rev, nil
+}
+
+// OpenBytes returns a Source that evaluates one fixed configuration (flagd's JSON
+// format), for instance the revision the fleet has applied while this instance has
+// loaded a newer one. It is ready when it returns; an invalid configuration is an
+// error wrapping ErrInvalidConfig.
+func OpenBytes(ctx context.Context, data []byte, log *slog.Logger) (*OpenFeature, error) {
+	rev := RevisionOf(data)
+	s, err := newOpenFeature(log, "revision "+rev, "hotswap://revision/"+rev, options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.offer(ctx, data); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("flags: revision %s: %w", rev, err)
+	}
+	return s, nil
 }
 
 func (s *OpenFeature) setLoadErr(err error) {

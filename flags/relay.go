@@ -31,6 +31,10 @@ var ErrInvalidConfig = errors.New("invalid flag configuration")
 
 // revisionOf names a configuration: the first 16 hex digits of the SHA-256 of its
 // bytes as read (what `sha256sum FILE | cut -c1-16` prints).
+// RevisionOf is the revision of a configuration: a hash of its bytes, the same in
+// every instance that reads the same file.
+func RevisionOf(data []byte) string { return revisionOf(data) }
+
 func revisionOf(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:8])

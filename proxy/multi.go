@@ -118,7 +118,7 @@ func (ss *session) execLocal(c redcon.Conn) {
 		for _, ki := range keys {
 			r, ok, err := e.Mapping().Route(q.args[ki])
 			if err == nil && ok {
-				err = ss.srv.stagesReady()
+				err = ss.srv.stagesReady(&r)
 			}
 			if err != nil {
 				ss.endLocal(c)

@@ -35,7 +35,7 @@ func (ss *session) routeDynamo(c redcon.Conn, cmd redcon.Command, info *command.
 	for _, ki := range ss.keyIdx {
 		r, ok, err := m.Route(cmd.Args[ki])
 		if err == nil && ok {
-			err = ss.srv.stagesReady()
+			err = ss.srv.stagesReady(&r)
 		}
 		if err != nil {
 			ss.flush(c)
@@ -167,13 +167,25 @@ type StageSource interface {
 	Ready() error
 }
 
-// stagesReady is nil when stages can be known: no flag source, or flags loaded.
-func (s *Server) stagesReady() error {
+// Holder is implemented by stage sources that pause an entity's commands while its
+// authority moves between Redis and DynamoDB (fleet.Fence). Hold returns nil at
+// once when nothing is paused; otherwise it waits, and returns an error (a Redis
+// error text) when the pause outlasts its limit.
+type Holder interface {
+	Hold(ctx context.Context, f *translate.Family, entity []byte) error
+}
+
+// stagesReady is nil when the stage of r's entity can be known and served now: no
+// flag source, or flags loaded and the entity not paused by the fleet fence.
+func (s *Server) stagesReady(r *translate.Route) error {
 	if s.cfg.Stages == nil {
 		return nil
 	}
 	if err := s.cfg.Stages.Ready(); err != nil {
 		return fmt.Errorf("ERR hotswap: the stage flags have not loaded, so commands on key families wait for them: %w", err)
+	}
+	if h, ok := s.cfg.Stages.(Holder); ok {
+		return h.Hold(s.ctx, r.Family, r.Entity)
 	}
 	return nil
 }

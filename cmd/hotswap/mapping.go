@@ -8,6 +8,7 @@ import (
 
 	"hotswap/dual"
 	"hotswap/flags"
+	"hotswap/fleet"
 	"hotswap/proxy"
 	"hotswap/proxy/upstream"
 	"hotswap/resp"
@@ -25,6 +26,7 @@ type migration struct {
 	syncer  *dual.Syncer // copies writes to the other store while both hold a family
 	shadow  *dual.Shadow // compares reads with the other store (shadow, live)
 	stages  flags.Source // each family's entity's stage; nil: the floors
+	fence   *fleet.Fence // stages fenced by the fleet registry (set with a flag source)
 }
 
 // openMigration loads the mapping and, when it declares families, connects to DynamoDB
@@ -44,19 +46,16 @@ func openMigration(ctx context.Context, cfg serveConfig, redis *upstream.Pool, l
 		return mg, nil
 	}
 
+	var src *flags.OpenFeature
 	switch {
 	case cfg.Flags != "" && cfg.Flagd != "":
 		return nil, usageError{errors.New("--flags and --flagd: give one flag source")}
 	case cfg.Flags != "":
-		var src *flags.OpenFeature
 		if src, err = flags.OpenFile(ctx, cfg.Flags, log); err == nil {
-			mg.stages = src
 			waitFlags(ctx, src, log)
 		}
 	case cfg.Flagd != "":
-		var src *flags.OpenFeature
 		if src, err = flags.OpenFlagd(ctx, cfg.Flagd, log); err == nil {
-			mg.stages = src
 			waitFlags(ctx, src, log)
 		}
 	default:
@@ -72,6 +71,9 @@ func openMigration(ctx context.Context, cfg serveConfig, redis *upstream.Pool, l
 		Logger:      log,
 	})
 	if err != nil {
+		if src != nil {
+			_ = src.Close()
+		}
 		return nil, err
 	}
 	mg.engine, err = translate.NewEngine(translate.Options{
@@ -83,7 +85,27 @@ func openMigration(ctx context.Context, cfg serveConfig, redis *upstream.Pool, l
 	})
 	if err != nil {
 		_ = mg.client.Close()
+		if src != nil {
+			_ = src.Close()
+		}
 		return nil, err
+	}
+	if src != nil {
+		mg.fence = fleet.New(fleet.Options{
+			Flags:    src,
+			Registry: fleet.NewRegistry(mg.client.DB(), m.Table),
+			Mapping:  m,
+			ID:       fleetID(cfg.FleetID),
+			Host:     hostName(),
+			Version:  version,
+			Interval: cfg.FleetInterval,
+			Drain:    cfg.FleetDrain,
+			Logger:   log,
+			Outstanding: func(ctx context.Context, match func([]byte, *translate.Route) bool) (int, error) {
+				return mg.syncer.Outstanding(ctx, match)
+			},
+		})
+		mg.stages = mg.fence
 	}
 	stage := func(r *translate.Route) translate.Stage { return r.Family.Floor }
 	if mg.stages != nil {
@@ -104,6 +126,12 @@ func openMigration(ctx context.Context, cfg serveConfig, redis *upstream.Pool, l
 		SampleRate: cfg.ShadowSample,
 		LogValues:  cfg.LogValues,
 	})
+	if mg.fence != nil {
+		mg.fence.Start(ctx)
+		if src.Ready() == nil { // else the flags gate family keys anyway (and have waited)
+			waitFlags(ctx, mg.fence, log)
+		}
+	}
 	for _, f := range m.Families {
 		log.Info("key family", "name", f.Name, "match", f.Match, "type", f.Kind.String(), "stage", f.Floor.String(), "read", readName(f.Read))
 	}
@@ -148,7 +176,7 @@ func (mg *migration) stageSource() proxy.StageSource {
 // waitFlags gives the flags a few seconds to load before clients are accepted; past
 // that hotswap serves anyway, and commands on family keys get an error until they
 // load (/readyz says why).
-func waitFlags(ctx context.Context, src *flags.OpenFeature, log *slog.Logger) {
+func waitFlags(ctx context.Context, src interface{ WaitReady(context.Context) error }, log *slog.Logger) {
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := src.WaitReady(wctx); err != nil {

@@ -16,6 +16,7 @@ import (
 	"hotswap/admin"
 	"hotswap/dual"
 	"hotswap/flags"
+	"hotswap/fleet"
 	"hotswap/proxy"
 	"hotswap/proxy/upstream"
 	"hotswap/translate"
@@ -34,6 +35,9 @@ type serveConfig struct {
 	DAXEndpoint      string
 	Region           string
 	DynamoTimeout    time.Duration
+	FleetID          string
+	FleetInterval    time.Duration
+	FleetDrain       time.Duration
 	ShadowSample     float64
 	LogValues        bool
 	SharedConns      int
@@ -75,6 +79,9 @@ from Redis.`,
 	f.Float64Var(&cfg.ShadowSample, "shadow-sample", 1, "fraction of reads compared with the other store in the shadow and live stages (0..1)")
 	f.BoolVar(&cfg.LogValues, "log-values", false, "log the values of differing shadow reads (redacted by default; keys are always hashed)")
 	f.DurationVar(&cfg.DynamoTimeout, "dynamodb-timeout", translate.DefaultTimeout, "bound on the DynamoDB calls of one command; past it the command gets an error")
+	f.StringVar(&cfg.FleetID, "fleet-id", "", "this instance's id in the fleet registry (default: host name and a random suffix)")
+	f.DurationVar(&cfg.FleetInterval, "fleet-interval", fleet.DefaultInterval, "fleet registry heartbeat period; an instance silent for 5 periods is gone")
+	f.DurationVar(&cfg.FleetDrain, "fleet-drain", time.Second, "during an authority change, how long a command may take between its stage check and its journal entry (Redis round trip, intent timeout)")
 	f.IntVar(&cfg.Procs, "procs", 1, "OS threads running Go code at once (GOMAXPROCS); 0 keeps Go's default (the CPU limit). One is fastest until a core is saturated: see docs/BENCHMARKS.md")
 	f.IntVar(&cfg.GCPercent, "gc-percent", 400, "Go GC target (GOGC): heap growth between collections, in percent; the GOGC variable, if set, wins. Higher trades memory for CPU: see docs/BENCHMARKS.md")
 	f.IntVar(&cfg.SharedConns, "shared-conns", 1, "shared upstream connections per identity (user, db); plain commands of all clients are pipelined over them")
@@ -213,6 +220,7 @@ type status struct {
 	Shadow        *dual.ShadowStats `json:"shadow,omitempty"`
 	Flags         *flagStatus       `json:"flags,omitempty"`
 	Client        *dynamo.Stats     `json:"dynamodb_client,omitempty"`
+	Fleet         *fleet.Status     `json:"fleet,omitempty"`
 }
 
 type familyStatus struct {
@@ -257,6 +265,10 @@ func statusOf(srv *proxy.Server, mg *migration) status {
 			fs.NotReady = err.Error()
 		}
 		st.Flags = fs
+	}
+	if mg.fence != nil {
+		fs := mg.fence.Status()
+		st.Fleet = &fs
 	}
 	return st
 }
