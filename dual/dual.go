@@ -127,9 +127,10 @@ type Syncer struct {
 	log *slog.Logger
 	seq atomic.Uint64
 
-	mu     sync.RWMutex // guards closed and sends on queue
-	closed bool
-	queue  chan job
+	mu         sync.RWMutex // guards closed and sends on queue
+	closed     bool
+	queue      chan job
+	stopRepair chan struct{} // closed by Close: the repairer stops
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -200,7 +201,7 @@ func New(o Options) *Syncer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Syncer{o: o, log: log, queue: make(chan job, o.Queue)}
+	return &Syncer{o: o, log: log, queue: make(chan job, o.Queue), stopRepair: make(chan struct{})}
 }
 
 // Open starts the workers and the repairer.
@@ -225,10 +226,11 @@ func (s *Syncer) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
 	close(s.queue)
+	close(s.stopRepair)
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
-		// Workers drain the queue, then exit; the repairer exits on cancel.
+		// Workers drain the queue, then exit; the repairer exits at its next wait.
 		s.wg.Wait()
 		close(done)
 	}()
@@ -378,6 +380,8 @@ func (s *Syncer) repairLoop() {
 	for {
 		select {
 		case <-s.ctx.Done():
+			return
+		case <-s.stopRepair:
 			return
 		case <-t.C:
 		}

@@ -88,6 +88,8 @@ type Fence struct {
 	ranges     map[[2]string]map[string]Range // (A, L) → family ranges
 	lastBeatOK time.Time
 
+	rangesNow atomic.Pointer[map[string]Range] // family → stage range, at the last heartbeat
+
 	ready    atomic.Bool
 	readyCh  chan struct{}
 	readyErr atomic.Pointer[error]
@@ -269,6 +271,25 @@ func (st *fstate) moving(ctx context.Context, fam *translate.Family, entity []by
 	return false
 }
 
+// MaxStage is the highest stage an entity of fam can be served at, from the flag
+// definitions of the loaded and applied revisions (StageComplete when not known
+// yet). It implements proxy.StageRanger.
+func (f *Fence) MaxStage(fam *translate.Family) translate.Stage {
+	p := f.rangesNow.Load()
+	if p == nil {
+		return translate.StageComplete
+	}
+	r, ok := (*p)[fam.Name]
+	if !ok {
+		return translate.StageComplete
+	}
+	st, err := translate.ParseStage(r.Hi)
+	if err != nil {
+		return translate.StageComplete
+	}
+	return st
+}
+
 // Revision is the loaded revision.
 func (f *Fence) Revision() string { return f.live.Revision() }
 
@@ -332,10 +353,12 @@ func (f *Fence) callCtx(ctx context.Context) (context.Context, context.CancelFun
 func (f *Fence) beat(ctx context.Context, now time.Time, loaded string) error {
 	st := f.state.Load()
 	f.seq++
+	ranges := f.stageRanges(st, loaded)
+	f.rangesNow.Store(&ranges)
 	n := Node{
 		ID: f.o.ID, Host: f.o.Host, Version: f.o.Version,
 		Loaded: loaded, Applied: st.appliedRev, Drained: f.drained,
-		Stages: f.stageRanges(st, loaded), Started: f.started, Beat: now, Seq: f.seq,
+		Stages: ranges, Started: f.started, Beat: now, Seq: f.seq,
 	}
 	cctx, cancel := f.callCtx(ctx)
 	defer cancel()

@@ -247,6 +247,35 @@ func (ss *session) null() []byte {
 
 // roundTrip sends one command hotswap itself needs answered, on the held connection
 // or a shared one, and decodes the reply. The segment must have been flushed.
+// roundTripN sends req, which holds n commands, in one write and returns their n
+// replies.
+func (ss *session) roundTripN(req []byte, n int) ([]resp.Value, error) {
+	up := ss.ded
+	if up == nil {
+		var err error
+		if up, err = ss.srv.pool.Shared(ss.srv.ctx, ss.key); err != nil {
+			return nil, err
+		}
+	}
+	call := ss.call
+	if err := up.Send(call, n, req); err != nil {
+		return nil, err
+	}
+	<-call.Done()
+	if call.Err != nil {
+		return nil, call.Err
+	}
+	out := make([]resp.Value, n)
+	for i := range n {
+		v, _, err := resp.Parse(call.Reply(i))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
 func (ss *session) roundTrip(req []byte) (resp.Value, error) {
 	up := ss.ded
 	if up == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -45,7 +46,7 @@ func (ss *session) keyspaceCmd(c redcon.Conn, cmd redcon.Command, info *command.
 	default:
 		return false
 	}
-	if !info.ArityOK(len(cmd.Args)) || !anyServed(e.Mapping()) {
+	if !info.ArityOK(len(cmd.Args)) || !ss.srv.anyServed(e.Mapping()) {
 		return false
 	}
 	if (info.Name == "flushall" || info.Name == "flushdb") && !flushArgsOK(cmd.Args) {
@@ -73,9 +74,10 @@ func (ss *session) keyspaceCmd(c redcon.Conn, cmd redcon.Command, info *command.
 	return true
 }
 
-func anyServed(m *translate.Mapping) bool {
+// anyServed: some entity of some family may be served from DynamoDB now.
+func (s *Server) anyServed(m *translate.Mapping) bool {
 	for _, f := range m.Families {
-		if servedFromDynamo(f) {
+		if s.mayServeDynamo(f) {
 			return true
 		}
 	}
@@ -104,14 +106,25 @@ func (ss *session) dynamoError(cmd string, err error) []byte {
 	return resp.AppendError(nil, "ERR hotswap: "+cmd+": "+oneLine(err.Error()))
 }
 
-// redisKeys keeps the keys of a Redis reply that are Redis' own.
-func redisKeys(m *translate.Mapping, elems []resp.Value, dst [][]byte) [][]byte {
+// redisKeys keeps the keys of a Redis reply that are the application's and Redis':
+// not a copy of a key served from DynamoDB, not hotswap's bookkeeping.
+func (ss *session) redisKeys(m *translate.Mapping, elems []resp.Value, dst [][]byte) [][]byte {
+	own := ss.srv.ownKeys()
 	for _, k := range elems {
-		if !translate.BelongsToDynamo(m, servedFromDynamo, k.Str) {
+		if !translate.BelongsToDynamo(m, ss.srv.servedFromDynamo, k.Str) && !slices.Contains(own, string(k.Str)) {
 			dst = append(dst, k.Str)
 		}
 	}
 	return dst
+}
+
+// ownKeys are hotswap's bookkeeping keys in Redis (the sync journal, clock and
+// versions), which the whole-keyspace commands do not show.
+func (s *Server) ownKeys() []string {
+	if s.cfg.Syncer == nil {
+		return nil
+	}
+	return s.cfg.Syncer.OwnKeys()
 }
 
 // keyspaceScan is SCAN cursor [MATCH p] [COUNT n] [TYPE t]. A scan walks Redis first,
@@ -155,14 +168,14 @@ func (ss *session) keyspaceScan(ctx context.Context, e *translate.Engine, args [
 		if err != nil {
 			return resp.AppendError(nil, "ERR hotswap: unexpected cursor from Redis to SCAN")
 		}
-		keys = redisKeys(e.Mapping(), v.Elems[1].Elems, keys)
+		keys = ss.redisKeys(e.Mapping(), v.Elems[1].Elems, keys)
 		if next != 0 {
 			return appendScanPage(nil, keyScans.Put(translate.KeyScan{Owner: owner, Redis: next}), keys)
 		}
 		// Redis is done: the same call goes on with the table's first page.
 		st = translate.KeyScan{Owner: owner, InDynamo: true}
 	}
-	dk, pos, err := e.ScanKeys(ctx, servedFromDynamo, &f, st.Pos)
+	dk, pos, err := e.ScanKeys(ctx, ss.srv.servedFromDynamo, &f, st.Pos)
 	if err != nil {
 		return ss.dynamoError("SCAN", err)
 	}
@@ -196,9 +209,9 @@ func (ss *session) keyspaceKeys(ctx context.Context, e *translate.Engine, patter
 	if v.IsError() {
 		return resp.AppendValue(nil, v)
 	}
-	keys := redisKeys(e.Mapping(), v.Elems, nil)
+	keys := ss.redisKeys(e.Mapping(), v.Elems, nil)
 	f := translate.KeysFilter(pattern)
-	dk, err := e.Keys(ctx, servedFromDynamo, &f)
+	dk, err := e.Keys(ctx, ss.srv.servedFromDynamo, &f)
 	if err != nil {
 		return ss.dynamoError("KEYS", err)
 	}
@@ -222,11 +235,57 @@ func (ss *session) keyspaceDBSize(ctx context.Context, e *translate.Engine) []by
 	if v.IsError() || v.Type != ':' {
 		return resp.AppendValue(nil, v)
 	}
-	n, err := e.CountKeys(ctx, servedFromDynamo)
+	n, err := e.CountKeys(ctx, ss.srv.servedFromDynamo)
 	if err != nil {
 		return ss.dynamoError("DBSIZE", err)
 	}
-	return resp.AppendInt(nil, v.Int+n)
+	copies, err := ss.redisCopies(ctx, e.Mapping())
+	if err != nil {
+		return appendError(nil, err)
+	}
+	if own := ss.srv.ownKeys(); len(own) > 0 {
+		ov, err := ss.roundTrip(resp.AppendCommandString(nil, append([]string{"EXISTS"}, own...)...))
+		if err != nil {
+			return appendError(nil, err)
+		}
+		copies += ov.Int
+	}
+	return resp.AppendInt(nil, v.Int-copies+n)
+}
+
+// redisCopies counts the keys in Redis that belong to DynamoDB now: the copies the
+// live and rampdown stages keep (and stale ones), which DBSIZE must not count twice.
+// It walks Redis with SCAN MATCH over each family that may be served from DynamoDB;
+// a family no entity of which can be there is not walked.
+func (ss *session) redisCopies(ctx context.Context, m *translate.Mapping) (int64, error) {
+	var n int64
+	for _, f := range m.Families {
+		if !ss.srv.mayServeDynamo(f) {
+			continue
+		}
+		cursor := "0"
+		for {
+			if err := ctx.Err(); err != nil {
+				return 0, fmt.Errorf("DBSIZE: %w", err)
+			}
+			v, err := ss.roundTrip(resp.AppendCommandString(nil, "SCAN", cursor, "MATCH", f.ScanGlob(), "COUNT", "1000"))
+			if err != nil {
+				return 0, err
+			}
+			if v.IsError() || len(v.Elems) != 2 {
+				return 0, fmt.Errorf("DBSIZE: scan Redis: %v", v.Err())
+			}
+			for _, k := range v.Elems[1].Elems {
+				if r, ok, err := m.Route(k.Str); err == nil && ok && r.Family == f && ss.srv.servedFromDynamo(&r) {
+					n++
+				}
+			}
+			if cursor = string(v.Elems[0].Str); cursor == "0" {
+				break
+			}
+		}
+	}
+	return n, nil
 }
 
 // keyspaceRandomKey is RANDOMKEY: a coin flip picks the store asked first, and the
@@ -246,14 +305,14 @@ func (ss *session) keyspaceRandomKey(ctx context.Context, e *translate.Engine) [
 			if v.Null {
 				return nil, false, nil
 			}
-			if !translate.BelongsToDynamo(e.Mapping(), servedFromDynamo, v.Str) {
+			if !translate.BelongsToDynamo(e.Mapping(), ss.srv.servedFromDynamo, v.Str) && !slices.Contains(ss.srv.ownKeys(), string(v.Str)) {
 				return append([]byte(nil), v.Str...), true, nil
 			}
 		}
 		return nil, false, nil
 	}
 	fromDynamo := func() (key []byte, found bool, errReply []byte) {
-		k, ok, err := e.RandomKey(ctx, servedFromDynamo)
+		k, ok, err := e.RandomKey(ctx, ss.srv.servedFromDynamo)
 		if err != nil {
 			return nil, false, ss.dynamoError("RANDOMKEY", err)
 		}
@@ -289,7 +348,7 @@ func (ss *session) keyspaceFlush(ctx context.Context, e *translate.Engine, args 
 	var served []string
 	catchAll := false
 	for _, f := range e.Mapping().Families {
-		if !servedFromDynamo(f) {
+		if !ss.srv.mayServeDynamo(f) {
 			continue
 		}
 		if f.CatchAll {
@@ -309,7 +368,9 @@ func (ss *session) keyspaceFlush(ctx context.Context, e *translate.Engine, args 
 		return resp.AppendValue(nil, v)
 	}
 	reply := resp.AppendValue(nil, v)
-	n, err := e.FlushKeys(ctx, servedFromDynamo)
+	// Every family item goes: Redis was emptied, so a copy of a Redis-authoritative
+	// key left in DynamoDB would be a key the application deleted.
+	n, err := e.FlushKeys(ctx, func(*translate.Route) bool { return true })
 	if err != nil {
 		ss.srv.log.Warn("flush of the DynamoDB keys failed", "command", name, "deleted", n, "err", err)
 		return resp.AppendError(nil, fmt.Sprintf("ERR hotswap: %s emptied Redis but deleting the DynamoDB keys failed after %d: %s; run it again", name, n, oneLine(err.Error())))

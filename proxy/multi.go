@@ -132,7 +132,7 @@ func (ss *session) execLocal(c redcon.Conn) {
 			routes = append(routes, r)
 		}
 		switch {
-		case len(keys) == 0 && isKeyspaceCmd(q.info.Name) && anyServed(e.Mapping()):
+		case len(keys) == 0 && isKeyspaceCmd(q.info.Name) && ss.srv.anyServed(e.Mapping()):
 			// Replayed on Redis, it would only see (or flush) the keys in Redis.
 			name := strings.ToUpper(q.info.Name)
 			ss.endLocal(c) // clears the queue, q included

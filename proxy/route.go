@@ -55,10 +55,31 @@ func (ss *session) routeDynamo(c redcon.Conn, cmd redcon.Command, info *command.
 		}
 		ss.routes = append(ss.routes, r)
 	}
+	var capKeys [][]byte
+	var capRoutes []translate.Route
 	if nDyn > 0 && nCapture > 0 {
-		ss.flush(c)
-		ss.writeLocal(c, resp.AppendError(nil, fmt.Sprintf("ERR hotswap: %s names keys served from DynamoDB and keys dual-written from Redis (families %s): no store can run it as one command", strings.ToUpper(info.Name), familyList(ss.routes))))
-		return true
+		// Keys on both sides of the authority line: the dual-written ones are Redis
+		// keys for this command (split below); a write also captures them, in the
+		// same segment as its Redis part.
+		write := mayWrite(info)
+		if write && ss.srv.cfg.Syncer == nil {
+			ss.flush(c)
+			ss.writeLocal(c, resp.AppendError(nil, fmt.Sprintf("ERR hotswap: %s names keys served from DynamoDB and keys dual-written from Redis (families %s): no store can run it as one command", strings.ToUpper(info.Name), familyList(ss.routes))))
+			return true
+		}
+		for i := range ss.routes {
+			r := &ss.routes[i]
+			if r.Family == nil || ss.srv.stage(r).DynamoAuthoritative() {
+				continue
+			}
+			if write {
+				capKeys = append(capKeys, append([]byte(nil), cmd.Args[ss.keyIdx[i]]...))
+				cr := *r
+				cr.Entity = nil
+				capRoutes = append(capRoutes, cr)
+			}
+			*r = translate.Route{}
+		}
 	}
 	if nDyn == 0 {
 		if nCapture > 0 && mayWrite(info) && ss.srv.cfg.Syncer != nil {
@@ -89,7 +110,7 @@ func (ss *session) routeDynamo(c redcon.Conn, cmd redcon.Command, info *command.
 		ss.writeLocal(c, reply)
 		return true
 	}
-	ss.writeLocal(c, ss.split(cmd.Args, info))
+	ss.writeLocal(c, ss.split(cmd.Args, info, capKeys, capRoutes))
 	return true
 }
 
@@ -230,12 +251,33 @@ func (ss *session) forwardSync(keys [][]byte, routes []translate.Route) {
 	ss.segPend[len(ss.segPend)-1].onReply = func(reply []byte) { sy.Captured(keys, routes, token, reply) }
 }
 
-// servedFromDynamo reports whether a whole family is served from DynamoDB first: its
-// floor is live or later, so no flag can put an entity of it back in Redis. The
-// whole-keyspace commands (keyspace.go) go by it: a family whose entities are split
-// between authorities by the flags is listed from Redis.
-func servedFromDynamo(f *translate.Family) bool {
-	return f != nil && f.Floor.DynamoAuthoritative()
+// servedFromDynamo reports whether a key's entity is served from DynamoDB first
+// now (a DynamoDB-authoritative stage). The whole-keyspace commands (keyspace.go) go
+// by it, so a family the flags split between the stores is listed entity by entity
+// from the store that is authoritative for it.
+func (s *Server) servedFromDynamo(r *translate.Route) bool {
+	return r.Family != nil && s.stage(r).DynamoAuthoritative()
+}
+
+// StageRanger is implemented by stage sources that know the highest stage any
+// entity of a family can be at (fleet.Fence, from the flag definitions), so the
+// whole-keyspace commands skip DynamoDB for families entirely in Redis.
+type StageRanger interface {
+	MaxStage(f *translate.Family) translate.Stage
+}
+
+// mayServeDynamo reports whether some entity of f may be served from DynamoDB.
+func (s *Server) mayServeDynamo(f *translate.Family) bool {
+	if f.Floor.DynamoAuthoritative() {
+		return true
+	}
+	if s.cfg.Stages == nil {
+		return false
+	}
+	if r, ok := s.cfg.Stages.(StageRanger); ok {
+		return r.MaxStage(f).DynamoAuthoritative()
+	}
+	return true
 }
 
 // isCopied: DynamoDB is authoritative and Redis keeps a copy (live, rampdown).
@@ -285,7 +327,7 @@ func (ss *session) execDynamo(args [][]byte, info *command.Info, keys []int, rou
 
 // split runs a command whose keys are in both stores as one command per store and
 // merges the replies in the original key order, as the command table says.
-func (ss *session) split(args [][]byte, info *command.Info) []byte {
+func (ss *session) split(args [][]byte, info *command.Info, capKeys [][]byte, capRoutes []translate.Route) []byte {
 	name := strings.ToUpper(info.Name)
 	families := map[string]bool{}
 	for _, r := range ss.routes {
@@ -333,7 +375,22 @@ func (ss *session) split(args [][]byte, info *command.Info) []byte {
 		dynRoutes = append(dynRoutes, routes[i])
 		dynArgs = append(dynArgs, args[ki:ki+width]...)
 	}
-	rv, err := ss.roundTrip(resp.AppendCommand(nil, redisArgs...))
+	var rv resp.Value
+	var err error
+	if sy := ss.srv.cfg.Syncer; len(capKeys) > 0 && sy != nil {
+		// The Redis part and the capture of its dual-written keys go together, so
+		// the sync intent reaches Redis with the write (as forwardCaptured).
+		token := sy.Token()
+		req := resp.AppendCommand(nil, redisArgs...)
+		req = append(req, sy.Capture(capKeys, token)...)
+		var vs []resp.Value
+		if vs, err = ss.roundTripN(req, 2); err == nil {
+			rv = vs[0]
+			sy.Captured(capKeys, capRoutes, token, resp.AppendValue(nil, vs[1]))
+		}
+	} else {
+		rv, err = ss.roundTrip(resp.AppendCommand(nil, redisArgs...))
+	}
 	if err != nil {
 		return appendError(nil, err)
 	}

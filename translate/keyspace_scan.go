@@ -30,9 +30,10 @@ import (
 // read capacity for every item, as Redis' KEYS costs a walk of every key), SCAN reads
 // about COUNT items a call (see ScanKeys).
 
-// Served tells which families are served from DynamoDB (the proxy's routing decides;
-// today a family at the `complete` stage).
-type Served func(*Family) bool
+// Served tells which keys are served from DynamoDB: the proxy decides by the
+// stage of the key's entity (DynamoDB-authoritative stages), so a family being
+// migrated is split between the stores entity by entity. r.Family is never nil.
+type Served func(r *Route) bool
 
 // KeyFilter is what SCAN's MATCH and TYPE, or KEYS' pattern, keep.
 type KeyFilter struct {
@@ -84,7 +85,7 @@ func (f *KeyFilter) keep(key []byte, kind Kind) bool {
 // from Redis.
 func BelongsToDynamo(m *Mapping, served Served, key []byte) bool {
 	r, ok, _ := m.Route(key)
-	return ok && served(r.Family)
+	return ok && served(&r)
 }
 
 // scanProjection is what these commands read of an item.
@@ -121,7 +122,7 @@ func (e *Engine) ownKey(it map[string]types.AttributeValue, served Served) ([]by
 		return nil, 0, false
 	}
 	r, ok, err := e.m.Route(key)
-	if !ok || err != nil || !served(r.Family) {
+	if !ok || err != nil || !served(&r) {
 		return nil, 0, false
 	}
 	pk, _ := it[AttrPK].(*types.AttributeValueMemberS)

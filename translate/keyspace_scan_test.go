@@ -191,7 +191,7 @@ families:
     sk: "v"
 `
 
-func served(f *Family) bool { return f != nil && f.Floor == StageComplete }
+func served(r *Route) bool { return r.Family != nil && r.Family.Floor == StageComplete }
 
 type scanEnv struct {
 	e     *Engine
