@@ -1,6 +1,7 @@
 // Package admin is hotswap's operator-facing HTTP listener: /healthz (the process is
-// alive), /readyz (it can serve: the reason in the body when not) and /status (JSON).
-// Later work adds the fleet registry, stages and /metrics to it.
+// alive; the state of its dependencies in the body), /readyz (it can serve: the reason
+// in the body when not), /status (JSON), and the handlers package observe provides:
+// /metrics (Prometheus), / (the status page) and /summary (its JSON).
 package admin
 
 import (
@@ -12,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -19,10 +22,44 @@ import (
 type Checks struct {
 	// Ready returns nil when hotswap can serve, else the reason.
 	Ready func(ctx context.Context) error
+	// Probes are further readiness checks (DynamoDB, flags): /readyz fails when one
+	// does, naming it; /healthz lists their state but stays 200, since restarting a
+	// sidecar does not bring a backend back.
+	Probes []Probe
+	// Metrics serves /metrics; Page serves / (the status page); Summary serves
+	// /summary. Each may be nil.
+	Metrics, Page, Summary http.Handler
 	// Status returns a JSON-serialisable snapshot.
 	Status func() any
 	// Pprof mounts net/http/pprof under /debug/pprof/ (for profiling a live process).
 	Pprof bool
+}
+
+// Probe is one named readiness check.
+type Probe struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Cached wraps a check so that it runs at most once per ttl, each run bounded by
+// timeout (whatever the caller's context says, so a client that gives up does not
+// leave a failure cached); callers in between get the last result.
+func Cached(ttl, timeout time.Duration, check func(ctx context.Context) error) func(ctx context.Context) error {
+	var mu sync.Mutex
+	var at time.Time
+	var last error
+	return func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !at.IsZero() && time.Since(at) < ttl {
+			return last
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		last = check(cctx)
+		at = time.Now()
+		return last
+	}
 }
 
 // Server is the admin HTTP server.
@@ -47,21 +84,36 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
 		fmt.Fprintln(w, "ok")
+		for _, p := range s.checks.Probes {
+			fmt.Fprintln(w, probeLine(p.Name, p.Check(ctx)))
+		}
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if s.checks.Ready != nil {
-			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-			defer cancel()
-			if err := s.checks.Ready(ctx); err != nil {
-				w.WriteHeader(http.StatusServiceUnavailable)
-				fmt.Fprintf(w, "not ready: %v\n", err)
-				return
-			}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: %v\n", err)
+			return
 		}
 		fmt.Fprintln(w, "ready")
+		for _, p := range s.checks.Probes {
+			fmt.Fprintln(w, probeLine(p.Name, nil))
+		}
 	})
+	if s.checks.Metrics != nil {
+		mux.Handle("GET /metrics", s.checks.Metrics)
+	}
+	if s.checks.Page != nil {
+		mux.Handle("GET /{$}", s.checks.Page)
+	}
+	if s.checks.Summary != nil {
+		mux.Handle("GET /summary", s.checks.Summary)
+	}
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		var v any = struct{}{}
@@ -82,6 +134,35 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	return mux
+}
+
+// ready runs Ready and every probe: nil, or what failed (every failure, one a line).
+func (s *Server) ready(ctx context.Context) error {
+	var errs []string
+	if s.checks.Ready != nil {
+		if err := s.checks.Ready(ctx); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	for _, p := range s.checks.Probes {
+		if err := p.Check(ctx); err != nil {
+			errs = append(errs, p.Name+": "+err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\nnot ready: "))
+	}
+	return nil
+}
+
+// Ready runs the readiness checks as /readyz does (for the status page).
+func (s *Server) Ready(ctx context.Context) error { return s.ready(ctx) }
+
+func probeLine(name string, err error) string {
+	if err != nil {
+		return name + ": " + strings.ReplaceAll(err.Error(), "\n", " ")
+	}
+	return name + ": ok"
 }
 
 // Open listens on addr and serves in the background.

@@ -112,6 +112,7 @@ type Stats struct {
 	Queued       uint64 `json:"queued"`
 	Applied      uint64 `json:"applied"`       // copies written
 	Superseded   uint64 `json:"superseded"`    // copies DynamoDB already had a newer version of
+	Coalesced    uint64 `json:"coalesced"`     // copies skipped for a newer one of the same key queued behind
 	Failed       uint64 `json:"failed"`        // copies that failed (left to the repairer)
 	Dropped      uint64 `json:"dropped"`       // copies not queued (queue full, breaker open)
 	Repaired     uint64 `json:"repaired"`      // journal entries the repairer copied
@@ -131,6 +132,10 @@ type Syncer struct {
 	closed     bool
 	queue      chan job
 	stopRepair chan struct{} // closed by Close: the repairer stops
+
+	inflight  [inflightShards]inflightShard // keys with a write in flight (Begin, End)
+	newest    [inflightShards]newestShard   // newest queued copy per key (coalesce.go)
+	coalesced atomic.Uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -248,7 +253,7 @@ func (s *Syncer) Close(ctx context.Context) error {
 // Stats returns the counters.
 func (s *Syncer) Stats() Stats {
 	return Stats{
-		Queued: s.queued.Load(), Applied: s.applied.Load(), Superseded: s.superseded.Load(),
+		Queued: s.queued.Load(), Applied: s.applied.Load(), Superseded: s.superseded.Load(), Coalesced: s.coalesced.Load(),
 		Failed: s.failed.Load(), Dropped: s.dropped.Load(), Repaired: s.repaired.Load(),
 		Unmigratable: s.unmigratable.Load(), JournalDepth: s.depth.Load(), OldestAgeMS: s.oldest.Load(),
 		BreakerOpen: s.o.Now().UnixMilli() < s.openUntil.Load(),
@@ -280,7 +285,8 @@ func (s *Syncer) Captured(keys [][]byte, routes []translate.Route, token string,
 		err = v.Err()
 	}
 	if err == nil && (v.Type != '*' || len(v.Elems) != len(keys)+1) {
-		err = fmt.Errorf("unexpected capture reply %q", reply)
+		// The reply holds the keys' values: never in an error that gets logged.
+		err = fmt.Errorf("unexpected capture reply (type %q, %d elements)", v.Type, len(v.Elems))
 	}
 	if err != nil {
 		s.log.Error("sync intent not recorded: re-capturing in the background", "keys", len(keys), "err", err)
@@ -299,18 +305,22 @@ func (s *Syncer) Captured(keys [][]byte, routes []translate.Route, token string,
 	}
 }
 
-func (s *Syncer) enqueue(j job) {
+// enqueue queues a copy for the workers; it reports whether it did.
+func (s *Syncer) enqueue(j job) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed || s.breakerOpen() {
 		s.dropped.Add(1)
-		return
+		return false
 	}
+	s.noteQueued(&j)
 	select {
 	case s.queue <- j:
 		s.queued.Add(1)
+		return true
 	default:
 		s.dropped.Add(1) // the journal entry stays: the repairer copies it
+		return false
 	}
 }
 
@@ -321,14 +331,27 @@ func (s *Syncer) worker() {
 	for j := range s.queue {
 		if s.breakerOpen() {
 			s.dropped.Add(1)
+			if j.toRedis {
+				s.End([][]byte{j.key})
+			}
+			continue
+		}
+		if s.stale(&j) {
+			// A newer copy of the key is queued: it carries the whole state.
+			s.coalesced.Add(1)
+			if j.toRedis {
+				s.End([][]byte{j.key})
+			}
 			continue
 		}
 		var err error
 		if j.toRedis {
 			err = s.applyRedis(s.ctx, j)
+			s.End([][]byte{j.key}) // Begin in Written
 		} else {
 			err = s.copy(s.ctx, j)
 		}
+		s.noteDone(&j)
 		if err != nil {
 			s.failed.Add(1)
 			s.log.Warn("secondary write to DynamoDB failed; the journal keeps it for the repairer", "family", familyName(&j.route), "err", err)
@@ -408,6 +431,7 @@ func (s *Syncer) RepairOnce(ctx context.Context) error {
 	now := s.o.Now().UnixMilli()
 	cursor := "0"
 	var depth, oldest int64
+	var firstErr error
 	for {
 		v, err := s.o.Redis.Do(ctx, resp.AppendCommandString(nil, "HSCAN", s.o.JournalKey, cursor, "COUNT", "200"))
 		if err != nil {
@@ -432,17 +456,14 @@ func (s *Syncer) RepairOnce(ctx context.Context) error {
 				s.clear(ctx, key, token)
 				continue
 			}
-			switch st := s.o.Stage(&r); {
-			case st == translate.StageOff || st == translate.StageComplete:
-				// One store only: nothing to keep in step.
-				s.clear(ctx, key, token)
-			case st.DynamoAuthoritative():
-				if err := s.repairToRedis(ctx, append([]byte(nil), key...), r, token); err != nil {
-					return err
+			// One key failing (throttled, timed out) does not stop the pass: the
+			// others go on, and the pass reports the first error for backoff.
+			if err := s.repairEntry(ctx, append([]byte(nil), key...), token, r); err != nil {
+				if firstErr == nil {
+					firstErr = err
 				}
-			default:
-				if err := s.repairKey(ctx, key, r); err != nil {
-					return err
+				if s.breakerOpen() || ctx.Err() != nil {
+					return firstErr
 				}
 			}
 		}
@@ -452,7 +473,7 @@ func (s *Syncer) RepairOnce(ctx context.Context) error {
 	}
 	s.depth.Store(depth)
 	s.oldest.Store(oldest)
-	return nil
+	return firstErr
 }
 
 func (s *Syncer) repairKey(ctx context.Context, key []byte, r translate.Route) error {
@@ -460,10 +481,10 @@ func (s *Syncer) repairKey(ctx context.Context, key []byte, r translate.Route) e
 	keys := [][]byte{append([]byte(nil), key...)}
 	reply, err := s.o.Redis.Do(ctx, s.Capture(keys, token))
 	if err != nil {
-		return fmt.Errorf("dual: capture %q: %w", key, err)
+		return fmt.Errorf("dual: capture key %s: %w", hashKey(key), err)
 	}
 	if reply.IsError() || len(reply.Elems) != 2 {
-		return fmt.Errorf("dual: capture %q: %v", key, reply.Err())
+		return fmt.Errorf("dual: capture key %s: %v", hashKey(key), reply.Err())
 	}
 	val, ok := decodeState(reply.Elems[1])
 	if !ok {

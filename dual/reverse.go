@@ -82,7 +82,14 @@ func (s *Syncer) Intent(ctx context.Context, keys [][]byte, routes []translate.R
 func (s *Syncer) Written(key []byte, r *translate.Route, v *translate.Value, version int64, token string) {
 	rt := *r
 	rt.Entity = nil
-	s.enqueue(job{key: append([]byte(nil), key...), route: rt, val: v, version: version, token: token, toRedis: true})
+	k := append([]byte(nil), key...)
+	// In flight until a worker has applied it (or it is dropped): a repair of the
+	// key meanwhile may read DynamoDB before this write and clear its journal
+	// entry, so only the mark tells an authority change to wait for this copy.
+	s.Begin([][]byte{k})
+	if !s.enqueue(job{key: k, route: rt, val: v, version: version, token: token, toRedis: true}) {
+		s.End([][]byte{k})
+	}
 }
 
 // applyRedis applies one state to Redis.
@@ -127,7 +134,7 @@ func (s *Syncer) applyRedis(ctx context.Context, j job) error {
 func (s *Syncer) repairToRedis(ctx context.Context, key []byte, r translate.Route, token string) error {
 	val, version, err := s.o.Engine.ReadState(ctx, &r, key)
 	if err != nil {
-		return fmt.Errorf("dual: read %q from dynamodb: %w", key, err)
+		return fmt.Errorf("dual: read key %s from dynamodb: %w", hashKey(key), err)
 	}
 	if err := s.applyRedis(ctx, job{key: key, route: r, val: val, version: version, token: token, toRedis: true}); err != nil {
 		return err

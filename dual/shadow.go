@@ -30,6 +30,9 @@ type Shadow struct {
 	sem    chan struct{}
 	log    *slog.Logger
 	counts shadowCounts
+	// byFamily counts per family (of the command's first key), for the status page;
+	// fixed at NewShadow from the engine's mapping.
+	byFamily map[*translate.Family]*shadowCounts
 }
 
 // ShadowOptions configure a Shadow.
@@ -64,6 +67,8 @@ type ShadowStats struct {
 	Skipped         uint64 `json:"skipped"`
 	TimedOut        uint64 `json:"timed_out"`
 	Errors          uint64 `json:"errors"`
+	// ByFamily holds the same counters per key family (of each read's first key).
+	ByFamily map[string]ShadowStats `json:"by_family,omitempty"`
 }
 
 // NewShadow returns a Shadow.
@@ -84,17 +89,43 @@ func NewShadow(o ShadowOptions) *Shadow {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Shadow{o: o, sem: make(chan struct{}, o.MaxInFlight), log: log}
+	s := &Shadow{o: o, sem: make(chan struct{}, o.MaxInFlight), log: log, byFamily: map[*translate.Family]*shadowCounts{}}
+	if o.Engine != nil {
+		for _, f := range o.Engine.Mapping().Families {
+			s.byFamily[f] = &shadowCounts{}
+		}
+	}
+	return s
 }
 
-// Stats returns the counters.
-func (s *Shadow) Stats() ShadowStats {
-	c := &s.counts
+// add counts one outcome, in all and for the family of the read's first key.
+func (s *Shadow) add(routes []translate.Route, pick func(*shadowCounts) *atomic.Uint64) {
+	pick(&s.counts).Add(1)
+	if len(routes) > 0 {
+		if c := s.byFamily[routes[0].Family]; c != nil {
+			pick(c).Add(1)
+		}
+	}
+}
+
+func (c *shadowCounts) stats() ShadowStats {
 	return ShadowStats{
 		Match: c.match.Load(), MismatchValue: c.mismatchValue.Load(), MismatchMissing: c.mismatchMissing.Load(),
 		MismatchType: c.mismatchType.Load(), MismatchTTL: c.mismatchTTL.Load(), Skipped: c.skipped.Load(),
 		TimedOut: c.timedOut.Load(), Errors: c.errors.Load(),
 	}
+}
+
+// Stats returns the counters.
+func (s *Shadow) Stats() ShadowStats {
+	st := s.counts.stats()
+	if len(s.byFamily) > 0 {
+		st.ByFamily = make(map[string]ShadowStats, len(s.byFamily))
+		for f, c := range s.byFamily {
+			st.ByFamily[f.Name] = c.stats()
+		}
+	}
+	return st
 }
 
 // Sample reports whether this read should be compared; call it before copying
@@ -110,7 +141,7 @@ func (s *Shadow) Compare(args [][]byte, info *command.Info, keys []int, routes [
 	select {
 	case s.sem <- struct{}{}:
 	default:
-		s.counts.skipped.Add(1)
+		s.add(routes, func(c *shadowCounts) *atomic.Uint64 { return &c.skipped })
 		return
 	}
 	go func() {
@@ -124,12 +155,12 @@ func (s *Shadow) compare(args [][]byte, info *command.Info, keys []int, routes [
 	defer cancel()
 	other, err := s.readOther(ctx, args, info, keys, routes, redisAuth)
 	if err != nil {
-		s.fail(ctx, err)
+		s.fail(ctx, routes, err)
 		return
 	}
 	kind := diffKind(info.Name, reply, other)
 	if kind == "" {
-		s.counts.match.Add(1)
+		s.add(routes, func(c *shadowCounts) *atomic.Uint64 { return &c.match })
 		return
 	}
 	// Again, both sides, after a pause: a write between the two reads is not a bug.
@@ -137,33 +168,33 @@ func (s *Shadow) compare(args [][]byte, info *command.Info, keys []int, routes [
 	select {
 	case <-ctx.Done():
 		t.Stop()
-		s.counts.timedOut.Add(1)
+		s.add(routes, func(c *shadowCounts) *atomic.Uint64 { return &c.timedOut })
 		return
 	case <-t.C:
 	}
 	auth, err := s.readAuth(ctx, args, info, keys, routes, redisAuth)
 	if err != nil {
-		s.fail(ctx, err)
+		s.fail(ctx, routes, err)
 		return
 	}
 	other, err = s.readOther(ctx, args, info, keys, routes, redisAuth)
 	if err != nil {
-		s.fail(ctx, err)
+		s.fail(ctx, routes, err)
 		return
 	}
 	if kind = diffKind(info.Name, auth, other); kind == "" {
-		s.counts.match.Add(1)
+		s.add(routes, func(c *shadowCounts) *atomic.Uint64 { return &c.match })
 		return
 	}
 	switch kind {
 	case "missing":
-		s.counts.mismatchMissing.Add(1)
+		s.add(routes, func(c *shadowCounts) *atomic.Uint64 { return &c.mismatchMissing })
 	case "type":
-		s.counts.mismatchType.Add(1)
+		s.add(routes, func(c *shadowCounts) *atomic.Uint64 { return &c.mismatchType })
 	case "ttl":
-		s.counts.mismatchTTL.Add(1)
+		s.add(routes, func(c *shadowCounts) *atomic.Uint64 { return &c.mismatchTTL })
 	default:
-		s.counts.mismatchValue.Add(1)
+		s.add(routes, func(c *shadowCounts) *atomic.Uint64 { return &c.mismatchValue })
 	}
 	attrs := []any{"command", strings.ToUpper(info.Name), "family", familyName(&routes[0]), "key_hash", hashKey(args[keys[0]]), "kind", kind}
 	if s.o.LogValues {
@@ -180,12 +211,12 @@ func (s *Shadow) compare(args [][]byte, info *command.Info, keys []int, routes [
 	}
 }
 
-func (s *Shadow) fail(ctx context.Context, err error) {
+func (s *Shadow) fail(ctx context.Context, routes []translate.Route, err error) {
 	if ctx.Err() != nil {
-		s.counts.timedOut.Add(1)
+		s.add(routes, func(c *shadowCounts) *atomic.Uint64 { return &c.timedOut })
 		return
 	}
-	s.counts.errors.Add(1)
+	s.add(routes, func(c *shadowCounts) *atomic.Uint64 { return &c.errors })
 	s.log.Debug("shadow read failed", "err", err)
 }
 

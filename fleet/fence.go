@@ -634,14 +634,18 @@ func (f *Fence) outstanding(ctx context.Context, st *fstate, rev string) (int, e
 			src = t.src
 		}
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// Bounded well inside the liveness window: the heartbeat must go on while
+	// copies drain (what is left counts, and the next tick goes on with it).
+	cctx, cancel := context.WithTimeout(ctx, max(f.o.Interval, 200*time.Millisecond))
 	defer cancel()
+	// Stages are evaluated without the deadline: a cut-short evaluation must not
+	// class a moving entity as staying.
 	return f.o.Outstanding(cctx, func(_ []byte, r *translate.Route) bool {
 		if r.Family == nil {
 			return false
 		}
-		return st.applied.Stage(cctx, r.Family, r.Entity).DynamoAuthoritative() !=
-			src.Stage(cctx, r.Family, r.Entity).DynamoAuthoritative()
+		return st.applied.Stage(ctx, r.Family, r.Entity).DynamoAuthoritative() !=
+			src.Stage(ctx, r.Family, r.Entity).DynamoAuthoritative()
 	})
 }
 

@@ -52,7 +52,7 @@ func (ss *session) cmdClient(c redcon.Conn, cmd redcon.Command, info *command.In
 		case bytes.EqualFold(mode, []byte("on")):
 			ss.flush(c)
 			ss.replyOff, ss.skipNext = false, false
-			c.WriteRaw([]byte("+OK\r\n"))
+			ss.writeRaw(c, []byte("+OK\r\n"))
 		case bytes.EqualFold(mode, []byte("off")):
 			ss.flush(c)
 			ss.replyOff = true

@@ -182,6 +182,8 @@ func (ss *session) execLocal(c redcon.Conn) {
 				}
 			}
 			if len(wk) > 0 {
+				sy.Begin(wk) // in flight until the transaction has answered
+				defer sy.End(wk)
 				token, err := sy.Intent(ss.srv.ctx, wk, wr)
 				if err != nil {
 					ss.srv.log.Warn("sync intent not journalled (Redis unreachable): the keys are remembered for the repairer", "err", err)
@@ -265,7 +267,11 @@ func (ss *session) forwardRaw(raw []byte, eff effect, silent bool) {
 		ss.segConn = target
 	}
 	ss.seg = append(ss.seg, raw...)
-	ss.segPend = append(ss.segPend, pend{eff: eff, silent: silent})
+	p := pend{eff: eff, silent: silent}
+	if !silent {
+		p.obs = ss.takeCmd() // EXEC of a held transaction: the client's command
+	}
+	ss.segPend = append(ss.segPend, p)
 }
 
 // watchLocal handles WATCH when an engine is configured: DynamoDB keys have their

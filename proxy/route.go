@@ -43,6 +43,9 @@ func (ss *session) routeDynamo(c redcon.Conn, cmd redcon.Command, info *command.
 			return true
 		}
 		st := ss.srv.stage(&r)
+		if ok {
+			ss.noteRoute(&r, st)
+		}
 		switch {
 		case !ok:
 			r = translate.Route{} // a Redis key
@@ -247,8 +250,12 @@ func (ss *session) forwardCaptured(cmd redcon.Command) {
 func (ss *session) forwardSync(keys [][]byte, routes []translate.Route) {
 	sy := ss.srv.cfg.Syncer
 	token := sy.Token()
+	sy.Begin(keys) // in flight until Redis has run the write and its capture
 	ss.forwardRaw(sy.Capture(keys, token), effNone, true)
-	ss.segPend[len(ss.segPend)-1].onReply = func(reply []byte) { sy.Captured(keys, routes, token, reply) }
+	ss.segPend[len(ss.segPend)-1].onReply = func(reply []byte) {
+		sy.Captured(keys, routes, token, reply)
+		sy.End(keys)
+	}
 }
 
 // servedFromDynamo reports whether a key's entity is served from DynamoDB first
@@ -293,10 +300,7 @@ func (ss *session) proto() int {
 }
 
 func (ss *session) execDynamo(args [][]byte, info *command.Info, keys []int, routes []translate.Route) []byte {
-	ctx := ss.srv.ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	ctx := ss.cmdCtx()
 	ss.dynCmd = translate.Cmd{Args: args, Info: info, Keys: keys, Routes: routes}
 	if sy := ss.srv.cfg.Syncer; sy != nil && mayWrite(info) {
 		// live, rampdown: the intent first (write-ahead), then the copies of what the
@@ -310,6 +314,8 @@ func (ss *session) execDynamo(args [][]byte, info *command.Info, keys []int, rou
 			}
 		}
 		if len(wk) > 0 {
+			sy.Begin(wk) // in flight until the DynamoDB write has answered
+			defer sy.End(wk)
 			token, err := sy.Intent(ctx, wk, wr)
 			if err != nil {
 				ss.srv.log.Warn("sync intent not journalled (Redis unreachable): the keys are remembered for the repairer", "err", err)
@@ -383,11 +389,13 @@ func (ss *session) split(args [][]byte, info *command.Info, capKeys [][]byte, ca
 		token := sy.Token()
 		req := resp.AppendCommand(nil, redisArgs...)
 		req = append(req, sy.Capture(capKeys, token)...)
+		sy.Begin(capKeys)
 		var vs []resp.Value
 		if vs, err = ss.roundTripN(req, 2); err == nil {
 			rv = vs[0]
 			sy.Captured(capKeys, capRoutes, token, resp.AppendValue(nil, vs[1]))
 		}
+		sy.End(capKeys)
 	} else {
 		rv, err = ss.roundTrip(resp.AppendCommand(nil, redisArgs...))
 	}

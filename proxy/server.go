@@ -35,6 +35,9 @@ type Config struct {
 	// Stages gives each family's entity its stage (package flags); nil: every
 	// family is served at its mapping floor.
 	Stages StageSource
+	// Observer is told of every command and Redis round trip (metrics, traces:
+	// package observe); nil: nothing is recorded.
+	Observer Observer
 }
 
 // Server is the RESP server: it accepts clients, keeps a session per client and runs
@@ -50,6 +53,7 @@ type Server struct {
 	cancel context.CancelFunc
 
 	started  time.Time
+	tracing  bool // cfg.Observer traces commands
 	nextID   atomic.Int64
 	clients  atomic.Int64 // connected now
 	accepted atomic.Int64 // since start
@@ -70,6 +74,7 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, detached: make(map[*session]struct{})}
+	s.tracing = cfg.Observer != nil && cfg.Observer.Tracing()
 	return s
 }
 

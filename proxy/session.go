@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"sync"
+	"time"
 
 	"hotswap/internal/redcon"
 	"hotswap/proxy/command"
@@ -37,6 +38,7 @@ type pend struct {
 	// the sync capture); such pends are silent.
 	onReply func(reply []byte)
 	key     upstream.Key
+	obs     obsCmd // the client command this reply answers (Config.Observer)
 }
 
 // session is the state hotswap keeps for one client connection.
@@ -67,6 +69,11 @@ type session struct {
 
 	call  *upstream.Call
 	batch []redcon.Command
+
+	// observing (Config.Observer): the command being dispatched, and when its batch
+	// started
+	cur obsCmd
+	t0  time.Time
 
 	// the DynamoDB path (route.go)
 	keyIdx     []int
@@ -99,12 +106,34 @@ func newSession(s *Server, c redcon.Conn) *session {
 // for the same upstream connection are sent together; replies are written to the
 // client's buffer, which redcon flushes when the handler returns.
 func (ss *session) run(c redcon.Conn, cmds []redcon.Command) {
+	if ss.srv.cfg.Observer != nil {
+		ss.runObserved(c, cmds)
+		return
+	}
 	for i, cmd := range cmds {
 		if len(cmd.Args) == 0 {
 			continue
 		}
 		info := command.Lookup(cmd.Args)
 		if !ss.dispatch(c, cmd, info, cmds[i+1:]) {
+			return // the client is gone (QUIT) or left for push mode
+		}
+	}
+	ss.flush(c)
+}
+
+// runObserved is run with every command handed to Config.Observer.
+func (ss *session) runObserved(c redcon.Conn, cmds []redcon.Command) {
+	ss.t0 = time.Now()
+	for i, cmd := range cmds {
+		if len(cmd.Args) == 0 {
+			continue
+		}
+		info := command.Lookup(cmd.Args)
+		ss.beginCmd(info)
+		more := ss.dispatch(c, cmd, info, cmds[i+1:])
+		ss.endCmd()
+		if !more {
 			return // the client is gone (QUIT) or left for push mode
 		}
 	}
@@ -257,7 +286,7 @@ func (ss *session) forward(cmd redcon.Command, eff effect) {
 		ss.segConn = target
 	}
 	ss.seg = append(ss.seg, cmd.Raw...)
-	ss.segPend = append(ss.segPend, pend{eff: eff, silent: ss.silenceNext()})
+	ss.segPend = append(ss.segPend, pend{eff: eff, silent: ss.silenceNext(), obs: ss.takeCmd()})
 }
 
 // silenceNext applies CLIENT REPLY OFF/SKIP to the next reply.
@@ -271,6 +300,7 @@ func (ss *session) silenceNext() bool {
 
 // writeLocal writes a reply hotswap made itself, honouring CLIENT REPLY.
 func (ss *session) writeLocal(c redcon.Conn, b []byte) {
+	ss.observeReply(b)
 	if ss.silenceNext() {
 		return
 	}
@@ -288,6 +318,13 @@ func (ss *session) flush(c redcon.Conn) {
 		return
 	}
 	call := ss.call
+	obs := ss.srv.cfg.Observer
+	var sent time.Time
+	var span Span
+	if obs != nil {
+		sent = time.Now()
+		span = ss.segmentSpan()
+	}
 	var err error
 	if ss.segConn != nil {
 		err = ss.segConn.Send(call, n, ss.seg)
@@ -300,12 +337,18 @@ func (ss *session) flush(c redcon.Conn) {
 		err = call.Err
 		got = call.Len()
 	}
+	if obs != nil {
+		ss.observeSegment(span, sent, err)
+	}
 	for i := 0; i < n; i++ {
 		p := &ss.segPend[i]
 		if i < got {
 			reply := call.Reply(i)
 			if p.onReply != nil {
 				p.onReply(reply)
+			}
+			if p.obs.pending {
+				ss.recordCmd(&p.obs, isErrorReply(reply), time.Since(ss.t0))
 			}
 			ss.apply(p, reply)
 			if !p.silent {
@@ -318,6 +361,9 @@ func (ss *session) flush(c redcon.Conn) {
 		}
 		if p.onReply != nil {
 			p.onReply(appendError(nil, err)) // the capture did not run: re-captured
+		}
+		if p.obs.pending {
+			ss.recordCmd(&p.obs, true, time.Since(ss.t0))
 		}
 		if !p.silent {
 			c.WriteRaw(appendError(nil, err))
@@ -465,6 +511,7 @@ func (ss *session) blocking(c redcon.Conn, cmd redcon.Command) {
 		var err error
 		up, err = ss.srv.pool.Dedicated(ss.srv.ctx, ss.key)
 		if err != nil {
+			ss.observeReply([]byte("-"))
 			if !silent {
 				c.WriteRaw(appendError(nil, err))
 			}
@@ -488,6 +535,7 @@ func (ss *session) blocking(c redcon.Conn, cmd redcon.Command) {
 	}
 	up.SetBlocking(false)
 	if err != nil {
+		ss.observeReply([]byte("-"))
 		if !silent {
 			c.WriteRaw(appendError(nil, err))
 		}
@@ -498,6 +546,7 @@ func (ss *session) blocking(c redcon.Conn, cmd redcon.Command) {
 		}
 		return
 	}
+	ss.observeReply(call.Reply(0))
 	if !silent {
 		c.WriteRaw(call.Reply(0))
 	}
@@ -595,7 +644,7 @@ func (ss *session) cmdReset(c redcon.Conn) {
 	ss.key = ss.srv.cfg.Upstream.DefaultKey()
 	ss.name, ss.libName, ss.libVer = nil, nil, nil
 	ss.replyOff, ss.skipNext = false, false
-	c.WriteRaw([]byte("+RESET\r\n"))
+	ss.writeRaw(c, []byte("+RESET\r\n"))
 }
 
 // appendError turns err into an error reply. Errors Redis sent are passed on verbatim.

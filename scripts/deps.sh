@@ -2,6 +2,7 @@
 # Installs what hotswap's build, tests, `make run` and benchmarks need, and only what is missing:
 #
 #   apt          redis-server, redis-tools (redis-cli, redis-benchmark), nutcracker (twemproxy),
+#                chromium + chromium-driver (the status page test drives a headless Chromium),
 #                and gcc/libc6-dev (go test -race needs cgo)
 #   dynalite     npm ci in tools/dynalite (pinned in package.json + package-lock.json)
 #   moto         virtualenv tools/moto/.venv from tools/moto/requirements.txt
@@ -48,20 +49,21 @@ apt_install() {
 deps_apt() {
 	local missing=() p
 	if have_apt; then
-		for p in redis-server redis-tools nutcracker; do
+		for p in redis-server redis-tools nutcracker chromium chromium-driver; do
 			deb_installed "$p" || missing+=("$p")
 		done
 	else
 		command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 		command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 		command -v nutcracker >/dev/null 2>&1 || [[ -x /usr/sbin/nutcracker ]] || missing+=(nutcracker)
+		command -v chromium >/dev/null 2>&1 || missing+=(chromium chromium-driver)
 	fi
 	# go test -race needs cgo, hence a C compiler and libc headers.
 	command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 	if ((${#missing[@]})); then
 		apt_install "${missing[@]}"
 	else
-		log "apt: redis-server, redis-tools, nutcracker, gcc present"
+		log "apt: redis-server, redis-tools, nutcracker, chromium, gcc present"
 	fi
 	command -v redis-server >/dev/null 2>&1 || die "redis-server is still not on PATH after installing it"
 }

@@ -47,6 +47,8 @@ type Options struct {
 	// NoFastPath runs every write on the general path (read, then conditional
 	// PutItem); tests use it to check both paths give the same replies.
 	NoFastPath bool
+	// Calls, when set, is told of every DynamoDB and DAX call with its latency.
+	Calls CallObserver
 }
 
 // Engine runs Redis commands on keys that live in DynamoDB: it loads the keys a command
@@ -108,8 +110,14 @@ func NewEngine(opts Options) (*Engine, error) {
 		e.eventual = e.db
 	}
 	e.scans = NewScanCursors(DefaultScanCursors, DefaultScanCursorTTL, nil)
-	e.db = countingStore{Store: e.db, c: &e.calls}
-	e.eventual = countingStore{Store: e.eventual, c: &e.calls}
+	// The eventual store is DAX when it is another store than DB (the DynamoDB client
+	// hands out the same client for both without DAX).
+	eventualBackend := "dynamodb"
+	if opts.Eventual != nil && !sameStore(opts.Eventual, opts.DB) {
+		eventualBackend = "dax"
+	}
+	e.db = countingStore{Store: e.db, c: &e.calls, obs: opts.Calls, backend: "dynamodb"}
+	e.eventual = countingStore{Store: e.eventual, c: &e.calls, obs: opts.Calls, backend: eventualBackend}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -127,6 +135,17 @@ func NewEngine(opts Options) (*Engine, error) {
 	}
 	e.rngPool.New = func() any { return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) }
 	return e, nil
+}
+
+// sameStore reports whether two stores are the same value (false for values Go
+// cannot compare).
+func sameStore(a, b Store) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
 }
 
 // Mapping is the engine's mapping.

@@ -49,6 +49,8 @@ func NewRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServe(), newVersion())
 	root.AddCommand(newTable())
+	root.AddCommand(newBackfill(), newVerify())
+	root.AddCommand(newStatus())
 	return root
 }
 

@@ -69,6 +69,7 @@ func openMigration(ctx context.Context, cfg serveConfig, redis *upstream.Pool, l
 		Region:      cfg.Region,
 		DAXEndpoint: cfg.DAXEndpoint,
 		Logger:      log,
+		APIOptions:  cfg.obs.AWSOptions(), // tracing (observe.go)
 	})
 	if err != nil {
 		if src != nil {
@@ -82,6 +83,7 @@ func openMigration(ctx context.Context, cfg serveConfig, redis *upstream.Pool, l
 		Eventual: mg.client.Eventual(),
 		Logger:   log,
 		Timeout:  cfg.DynamoTimeout,
+		Calls:    cfg.obs.Calls(), // latency histograms (observe.go)
 	})
 	if err != nil {
 		_ = mg.client.Close()

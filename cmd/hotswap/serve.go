@@ -17,6 +17,7 @@ import (
 	"hotswap/dual"
 	"hotswap/flags"
 	"hotswap/fleet"
+	"hotswap/observe"
 	"hotswap/proxy"
 	"hotswap/proxy/upstream"
 	"hotswap/translate"
@@ -51,6 +52,9 @@ type serveConfig struct {
 	Pprof            bool
 	Procs            int
 	GCPercent        int
+	Metrics          bool
+	TraceSample      float64
+	obs              *observe.Observer // telemetry (observe.go), set by runServe
 }
 
 func newServe() *cobra.Command {
@@ -81,7 +85,7 @@ from Redis.`,
 	f.DurationVar(&cfg.DynamoTimeout, "dynamodb-timeout", translate.DefaultTimeout, "bound on the DynamoDB calls of one command; past it the command gets an error")
 	f.StringVar(&cfg.FleetID, "fleet-id", "", "this instance's id in the fleet registry (default: host name and a random suffix)")
 	f.DurationVar(&cfg.FleetInterval, "fleet-interval", fleet.DefaultInterval, "fleet registry heartbeat period; an instance silent for 5 periods is gone")
-	f.DurationVar(&cfg.FleetDrain, "fleet-drain", time.Second, "during an authority change, how long a command may take between its stage check and its journal entry (Redis round trip, intent timeout)")
+	f.DurationVar(&cfg.FleetDrain, "fleet-drain", 250*time.Millisecond, "during an authority change, the wait after pausing an entity for commands between their stage check and their in-flight mark (no I/O between the two: a margin for scheduling)")
 	f.IntVar(&cfg.Procs, "procs", 1, "OS threads running Go code at once (GOMAXPROCS); 0 keeps Go's default (the CPU limit). One is fastest until a core is saturated: see docs/BENCHMARKS.md")
 	f.IntVar(&cfg.GCPercent, "gc-percent", 400, "Go GC target (GOGC): heap growth between collections, in percent; the GOGC variable, if set, wins. Higher trades memory for CPU: see docs/BENCHMARKS.md")
 	f.IntVar(&cfg.SharedConns, "shared-conns", 1, "shared upstream connections per identity (user, db); plain commands of all clients are pipelined over them")
@@ -93,6 +97,7 @@ from Redis.`,
 	f.BoolVar(&cfg.Pprof, "pprof", false, "serve Go's pprof profiles under /debug/pprof/ on the admin listener")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
+	addObserveFlags(f, &cfg)
 	return cmd
 }
 
@@ -134,6 +139,10 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 	// hotswap's own Redis traffic (the sync journal) has its own connections.
 	journalPool := upstream.NewPool(up)
 	defer journalPool.Close()
+	if cfg.obs, err = openObserve(ctx, cfg, log); err != nil {
+		return err
+	}
+	defer closeObserve(cfg.obs, log)
 	mg, err := openMigration(ctx, cfg, journalPool, log)
 	if err != nil {
 		return err
@@ -146,7 +155,12 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 		}
 	}()
 
-	srv := proxy.New(proxy.Config{
+	var srv *proxy.Server
+	var adm *admin.Server
+	if err := registerObserve(ctx, cfg.obs, mg, &srv, &adm); err != nil {
+		return err
+	}
+	srv = proxy.New(proxy.Config{
 		Upstream:        up,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          log,
@@ -155,6 +169,7 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 		Syncer:          mg.syncer,
 		Shadow:          mg.shadow,
 		Stages:          mg.stageSource(),
+		Observer:        cfg.obs.Proxy(),
 	})
 	if err := srv.Open(ctx, cfg.Listen); err != nil {
 		return err
@@ -162,23 +177,21 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 	if mg.syncer != nil {
 		mg.syncer.Open(ctx)
 	}
-	var adm *admin.Server
 	if cfg.Admin != "" {
-		adm = admin.New(admin.Checks{
+		adm = admin.New(withObserve(admin.Checks{
 			Ready: func(ctx context.Context) error {
 				if srv.Stats().Draining {
 					return errors.New("shutting down")
 				}
-				if mg.stages != nil {
-					if err := mg.stages.Ready(); err != nil {
-						return fmt.Errorf("flags not loaded: %w", err)
-					}
+				// flags and DynamoDB: probes (withObserve)
+				if err := srv.Pool().Ping(ctx); err != nil {
+					return fmt.Errorf("redis: %w", err)
 				}
-				return srv.Pool().Ping(ctx)
+				return nil
 			},
 			Status: func() any { return statusOf(srv, mg) },
 			Pprof:  cfg.Pprof,
-		}, log)
+		}, cfg.obs, mg), log)
 		if err := adm.Open(cfg.Admin); err != nil {
 			_ = srv.Close(context.WithoutCancel(ctx))
 			return err

@@ -194,7 +194,12 @@ type Info struct {
 	Summary    string   // COMMAND DOCS summary
 
 	keys keyMeta // derived from Keys and Name at init (keys.go)
+	id   int     // 1..Count(), by name order; 0 for an Info not from the table
 }
+
+// ID is the command's index in the table, 1..Count() in name order (0 for an Info
+// built outside the table): a dense key for per-command counters (package observe).
+func (i *Info) ID() int { return i.id }
 
 // Has reports whether every flag in f is set.
 func (i *Info) Has(f Flag) bool { return i.Flags&f == f }

@@ -1,6 +1,9 @@
 package command
 
-import "sort"
+import (
+	"sort"
+	"strings"
+)
 
 // maxNameLen bounds the command and subcommand names Lookup lower-cases on the stack;
 // init checks that every name in the table fits.
@@ -13,6 +16,33 @@ func init() {
 			prepare(sub, s)
 		}
 	}
+	for i, name := range Names() {
+		info := byName(name)
+		info.id = i + 1
+		byID = append(byID, info)
+	}
+}
+
+// byID lists the table's Infos by ID-1.
+var byID []*Info
+
+// Count is the number of commands and subcommands in the table: IDs are 1..Count().
+func Count() int { return len(byID) }
+
+// ByID returns the Info whose ID is id, or nil.
+func ByID(id int) *Info {
+	if id < 1 || id > len(byID) {
+		return nil
+	}
+	return byID[id-1]
+}
+
+// byName finds "cmd" or "cmd|sub" in the table.
+func byName(name string) *Info {
+	if i := strings.IndexByte(name, '|'); i >= 0 {
+		return table[name[:i]].Subcommands[name[i+1:]]
+	}
+	return table[name]
 }
 
 func prepare(key string, info *Info) {

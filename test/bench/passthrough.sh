@@ -25,6 +25,12 @@ NOFILE=${NOFILE:-65536}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-600}
 HOTSWAP_BIN=${HOTSWAP_BIN:-}
 HOTSWAP_ARGS=${HOTSWAP_ARGS:-}
+# The telemetry variants (docs in README.md): hotswap-nometrics runs with --metrics=false,
+# hotswap-trace1 traces 1% of commands (TRACE_SAMPLE) and exports the spans over OTLP/HTTP
+# to a local sink; plain `hotswap` has metrics on and tracing off (the defaults).
+# OBSERVE=1 adds both variants to TARGETS.
+OBSERVE=${OBSERVE:-0}
+TRACE_SAMPLE=${TRACE_SAMPLE:-0.01}
 FLUSH=${FLUSH:-1}
 MAX_OTHER_LOAD=${MAX_OTHER_LOAD:-20}
 BUSY_RETRIES=${BUSY_RETRIES:-1}
@@ -35,8 +41,15 @@ OUT=${OUT:-}
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
 
+if [[ $OBSERVE == 1 ]]; then
+	[[ " $TARGETS " == *" hotswap-nometrics "* ]] || TARGETS+=" hotswap-nometrics"
+	[[ " $TARGETS " == *" hotswap "* ]] || TARGETS+=" hotswap"
+	[[ " $TARGETS " == *" hotswap-trace1 "* ]] || TARGETS+=" hotswap-trace1"
+fi
 for t in $TARGETS; do
-	case $t in direct | twemproxy | hotswap) ;; *) die "unknown target '$t' in TARGETS (want direct, twemproxy, hotswap)" ;; esac
+	case $t in direct | twemproxy | hotswap | hotswap-nometrics | hotswap-trace1) ;;
+	*) die "unknown target '$t' in TARGETS (want direct, twemproxy, hotswap, hotswap-nometrics, hotswap-trace1)" ;;
+	esac
 done
 has_target() { [[ " $TARGETS " == *" $1 "* ]]; }
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS must be a positive integer"
@@ -79,9 +92,11 @@ fi
 
 # --- build helpers (and hotswap) --------------------------------------------------
 log "building helpers in $WORK"
-(cd "$ROOT" && go build -o "$WORK/freeport" ./test/bench/freeport && go build -o "$WORK/idleconns" ./test/bench/idleconns) ||
+(cd "$ROOT" && go build -o "$WORK/freeport" ./test/bench/freeport && go build -o "$WORK/idleconns" ./test/bench/idleconns &&
+	go build -o "$WORK/otlpsink" ./test/bench/otlpsink) ||
 	die "building test/bench helpers failed"
-if has_target hotswap && [[ -z $HOTSWAP_BIN ]]; then
+any_hotswap() { has_target hotswap || has_target hotswap-nometrics || has_target hotswap-trace1; }
+if any_hotswap && [[ -z $HOTSWAP_BIN ]]; then
 	log "building hotswap (go build ./cmd/hotswap)"
 	if ! (cd "$ROOT" && go build -o "$WORK/hotswap" ./cmd/hotswap) >"$WORK/hotswap-build.log" 2>&1; then
 		cat "$WORK/hotswap-build.log" >&2
@@ -91,8 +106,9 @@ if has_target hotswap && [[ -z $HOTSWAP_BIN ]]; then
 fi
 
 # --- ports and processes -----------------------------------------------------------
-mapfile -t PORTS < <("$WORK/freeport" -n 5) || die "freeport failed"
+mapfile -t PORTS < <("$WORK/freeport" -n 10) || die "freeport failed"
 REDIS_PORT=${PORTS[0]} TWEM_PORT=${PORTS[1]} TWEM_STATS_PORT=${PORTS[2]} HS_PORT=${PORTS[3]} HS_ADMIN_PORT=${PORTS[4]}
+HSN_PORT=${PORTS[5]} HSN_ADMIN_PORT=${PORTS[6]} HST_PORT=${PORTS[7]} HST_ADMIN_PORT=${PORTS[8]} SINK_PORT=${PORTS[9]}
 
 wait_ping() { # port pid name
 	local i
@@ -145,9 +161,43 @@ if has_target hotswap; then
 	wait_ping "$HS_PORT" "$HS_PID" hotswap
 fi
 
-port_of() { case $1 in direct) echo "$REDIS_PORT" ;; twemproxy) echo "$TWEM_PORT" ;; hotswap) echo "$HS_PORT" ;; esac; }
+HSN_PID=
+if has_target hotswap-nometrics; then
+	log "starting hotswap --metrics=false on 127.0.0.1:$HSN_PORT (admin $HSN_ADMIN_PORT)"
+	# shellcheck disable=SC2086 # HOTSWAP_ARGS is a list of words
+	"$HOTSWAP_BIN" serve --listen "127.0.0.1:$HSN_PORT" --redis "redis://127.0.0.1:$REDIS_PORT" \
+		--admin "127.0.0.1:$HSN_ADMIN_PORT" --metrics=false $HOTSWAP_ARGS >"$WORK/hotswap-nometrics.log" 2>&1 &
+	HSN_PID=$!
+	PIDS+=("$HSN_PID")
+	wait_ping "$HSN_PORT" "$HSN_PID" hotswap-nometrics
+fi
+HST_PID=
+if has_target hotswap-trace1; then
+	"$WORK/otlpsink" -addr "127.0.0.1:$SINK_PORT" >"$WORK/otlpsink.log" 2>&1 &
+	PIDS+=("$!")
+	log "starting hotswap --trace-sample $TRACE_SAMPLE on 127.0.0.1:$HST_PORT (admin $HST_ADMIN_PORT), spans to an OTLP sink on $SINK_PORT"
+	# shellcheck disable=SC2086 # HOTSWAP_ARGS is a list of words
+	OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_METRICS_EXPORTER=none \
+		"$HOTSWAP_BIN" serve --listen "127.0.0.1:$HST_PORT" --redis "redis://127.0.0.1:$REDIS_PORT" \
+		--admin "127.0.0.1:$HST_ADMIN_PORT" --trace-sample "$TRACE_SAMPLE" $HOTSWAP_ARGS >"$WORK/hotswap-trace1.log" 2>&1 &
+	HST_PID=$!
+	PIDS+=("$HST_PID")
+	wait_ping "$HST_PORT" "$HST_PID" hotswap-trace1
+fi
+
+port_of() {
+	case $1 in
+	direct) echo "$REDIS_PORT" ;; twemproxy) echo "$TWEM_PORT" ;; hotswap) echo "$HS_PORT" ;;
+	hotswap-nometrics) echo "$HSN_PORT" ;; hotswap-trace1) echo "$HST_PORT" ;;
+	esac
+}
 # The process whose memory and CPU a target costs (direct: Redis itself).
-pid_of() { case $1 in direct) echo "$REDIS_PID" ;; twemproxy) echo "$TWEM_PID" ;; hotswap) echo "$HS_PID" ;; esac; }
+pid_of() {
+	case $1 in
+	direct) echo "$REDIS_PID" ;; twemproxy) echo "$TWEM_PID" ;; hotswap) echo "$HS_PID" ;;
+	hotswap-nometrics) echo "$HSN_PID" ;; hotswap-trace1) echo "$HST_PID" ;;
+	esac
+}
 
 # utime+stime of a whole process (all threads), in clock ticks. Fields after "(comm) ":
 # $1 is field 3 (state), so utime (14) and stime (15) are $12 and $13.
@@ -165,7 +215,7 @@ children_ticks() { awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$SCRIPT_P
 # CPU of the servers this script runs.
 servers_ticks() {
 	local pid t=0
-	for pid in "$REDIS_PID" $TWEM_PID $HS_PID; do t=$((t + $(cpu_ticks "$pid" 2>/dev/null || echo 0))); done
+	for pid in "$REDIS_PID" $TWEM_PID $HS_PID $HSN_PID $HST_PID; do t=$((t + $(cpu_ticks "$pid" 2>/dev/null || echo 0))); done
 	echo "$t"
 }
 
@@ -391,6 +441,30 @@ END {
 				}' "$MED"
 		done
 	done
+	if has_target hotswap-nometrics || has_target hotswap-trace1; then
+		echo
+		echo "Telemetry cost: hotswap with \`--metrics=false\` (no per-command counters or histograms), with the"
+		echo "defaults (metrics on, tracing off), and tracing $TRACE_SAMPLE of commands (\`--trace-sample $TRACE_SAMPLE\`, spans"
+		echo "exported over OTLP/HTTP to a local sink). Throughput in requests/s, CPU in µs per command (medians):"
+		echo
+		echo "| test | P | no metrics rps | metrics rps | trace rps | no metrics µs CPU/cmd | metrics µs CPU/cmd | trace µs CPU/cmd | metrics − no metrics µs | trace − metrics µs |"
+		echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+		for pipe in $PIPELINES; do
+			for test in "${TEST_LIST[@]}"; do
+				awk -F'\t' -v pipe="$pipe" -v test="$test" '
+					$2 == pipe && $3 == test { rps[$1] = $5; cpu[$1] = $12 }
+					function r(t) { return (t in rps) ? sprintf("%.0f", rps[t]) : "—" }
+					function c(t) { return (t in rps) ? sprintf("%.2f", cpu[t]) : "—" }
+					function d(a, b) { return (a in rps && b in rps) ? sprintf("%+.2f", cpu[a] - cpu[b]) : "—" }
+					END {
+						printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", toupper(test), pipe,
+							r("hotswap-nometrics"), r("hotswap"), r("hotswap-trace1"),
+							c("hotswap-nometrics"), c("hotswap"), c("hotswap-trace1"),
+							d("hotswap", "hotswap-nometrics"), d("hotswap-trace1", "hotswap")
+					}' "$MED"
+			done
+		done
+	fi
 	echo
 	echo "Redis' own CPU per command (µs) by the path the commands took (a proxy that batches many"
 	echo "clients onto few connections saves Redis syscalls), and commands Redis executed per request:"

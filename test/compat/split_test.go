@@ -57,7 +57,9 @@ families:
 	stages := flags.StaticFunc(splitStage)
 	sy := dual.New(dual.Options{
 		Engine: eng, Redis: dual.RedisFunc(jpool.Do),
-		Stage: func(r *translate.Route) translate.Stage { return stages.Stage(context.Background(), r.Family, r.Entity) },
+		Stage: func(r *translate.Route) translate.Stage {
+			return stages.Stage(context.Background(), r.Family, r.Entity)
+		},
 	})
 	sy.Open(context.Background())
 	t.Cleanup(func() { _ = sy.Close(context.Background()) })

@@ -12,6 +12,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
 
 	"hotswap/translate"
 )
@@ -67,6 +68,9 @@ type Options struct {
 	// and AWS_RETRY_MODE are ignored: hotswap's retries are set here. Zero:
 	// DefaultMaxAttempts.
 	MaxAttempts int
+	// APIOptions are added to the DynamoDB client's middleware stacks (tracing:
+	// package observe); nil: none.
+	APIOptions []func(*middleware.Stack) error
 }
 
 // API is the control plane hotswap uses (CreateTable). It is DynamoDB's, never DAX's:
@@ -150,6 +154,7 @@ func Open(ctx context.Context, opts Options) (*Client, error) {
 			if opts.Endpoint != "" {
 				o.BaseEndpoint = aws.String(opts.Endpoint)
 			}
+			o.APIOptions = append(o.APIOptions, opts.APIOptions...)
 		}),
 	}
 	if opts.DAXEndpoint != "" {
