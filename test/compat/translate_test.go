@@ -615,7 +615,9 @@ func TestTranslate_Transactions(t *testing.T) {
 				n := 1 + g.r.IntN(4)
 				for i := 0; i < n; i++ {
 					o := g.next()
-					if o.check != exact {
+					// A one-second PEXPIRE can expire between the reference's reply and
+					// hotswap's to a later command: a race of the test, not a difference.
+					if o.check != exact || (strings.EqualFold(o.args[0], "PEXPIRE") && o.args[2] == "1000") {
 						o = op{args: cat("HSET", g.key(), g.field(), g.value())}
 					}
 					both(o.args...)
