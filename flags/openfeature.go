@@ -101,6 +101,9 @@ type OpenFeature struct {
 	configMu sync.Mutex
 	configs  []revConfig // the last few accepted configurations, newest last
 
+	offered    atomic.Uint64          // valid configurations handed to the provider
+	offeredRev atomic.Pointer[string] // the revision of the last one
+
 	onChange, onError openfeature.EventCallback
 
 	ctx     context.Context // ends at Close; loops watch it
@@ -341,6 +344,10 @@ func (s *OpenFeature) offer(ctx context.Context, data []byte) error {
 		return err
 	}
 	s.keepConfig(rev, data)
+	// Counted before the provider can see it: a reader that evaluated under it
+	// then reads a new count (see Offered).
+	s.offeredRev.Store(&rev)
+	s.offered.Add(1)
 	s.relay.put(cfg)
 	if err := s.activate(ctx); err != nil {
 		s.setLoadErr(err)
@@ -412,6 +419,18 @@ func (s *OpenFeature) keepConfig(rev string, data []byte) {
 	if len(s.configs) > keptConfigs {
 		s.configs = s.configs[len(s.configs)-keptConfigs:]
 	}
+}
+
+// Offered returns how many valid configurations have been handed to the provider
+// and the revision of the last. The count moves before the provider can evaluate
+// with a new configuration, so a caller that reads the same count after a Stage as
+// at a moment when the last offered revision was in force knows that Stage used it.
+func (s *OpenFeature) Offered() (uint64, string) {
+	n := s.offered.Load()
+	if p := s.offeredRev.Load(); p != nil {
+		return n, *p
+	}
+	return n, ""
 }
 
 // Config returns the configuration in force, as read from its source, with its

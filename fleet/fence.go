@@ -89,6 +89,9 @@ type Fence struct {
 	lastBeatOK time.Time
 
 	rangesNow atomic.Pointer[map[string]Range] // family → stage range, at the last heartbeat
+	// synced is the flag source's offered count while the applied revision is the
+	// loaded one, the last offered, and nothing is paused; 0 otherwise (Stage's fast path).
+	synced atomic.Uint64
 
 	ready    atomic.Bool
 	readyCh  chan struct{}
@@ -206,6 +209,12 @@ func (f *Fence) Close() error {
 // keeps the entity's authority, else the stage under the applied revision.
 func (f *Fence) Stage(ctx context.Context, fam *translate.Family, entity []byte) translate.Stage {
 	sL := f.live.Stage(ctx, fam, entity)
+	// In step (the applied revision is the loaded one and no configuration has been
+	// offered since): the applied revision gives the same stage. The count is read
+	// after the evaluation, so an evaluation under a newer configuration sees it moved.
+	if n, _ := f.live.Offered(); n == f.synced.Load() {
+		return sL
+	}
 	st := f.state.Load()
 	if st.applied == nil {
 		return sL
@@ -417,7 +426,19 @@ func (f *Fence) tick(ctx context.Context) {
 	}
 	f.markReady()
 	f.step(ctx, now, readStart, loaded, cfg, nodes)
+	f.updateSynced()
 	f.publish(loaded, nodes, lastErr)
+}
+
+// updateSynced sets or clears Stage's fast path.
+func (f *Fence) updateSynced() {
+	n, rev := f.live.Offered()
+	st := f.state.Load()
+	if n > 0 && rev != "" && rev == st.appliedRev && rev == f.live.Revision() && st.pause == nil && st.applied != nil {
+		f.synced.Store(n)
+		return
+	}
+	f.synced.Store(0)
 }
 
 // fail handles a registry error: before the first read, the instance waits up to
