@@ -15,7 +15,7 @@ GOTESTPKGS ?= ./...
 FUZZTIME ?= 30s
 
 .DEFAULT_GOAL := build
-.PHONY: build deps run test lint fuzz bench bench-translate bench-backfill stack-start stack-stop clean distclean help
+.PHONY: build deps run test lint fuzz bench bench-translate bench-backfill bench-stages stack-start stack-stop clean distclean help
 
 help:
 	@echo 'make build      build bin/hotswap'
@@ -25,6 +25,7 @@ help:
 	@echo 'make fuzz       run every fuzz target for FUZZTIME ($(FUZZTIME)) each'
 	@echo 'make bench      test/bench/passthrough.sh'
 	@echo 'make bench-translate  test/bench/translate.sh (DynamoDB families: hotswap vs direct SDK calls, on dynalite)'
+	@echo 'make bench-stages  test/bench/stages.sh (family keys at each migration stage vs pass-through, on dynalite)'
 	@echo 'make bench-backfill  test/bench/backfill.sh (hotswap backfill + verify of 1M hashes vs direct PutItems, on dynalite; N=... to change)'
 	@echo 'make deps       install missing tools (scripts/deps.sh)'
 	@echo 'make clean      remove build and test artefacts; distclean also the installed tools'
@@ -60,6 +61,10 @@ bench:
 bench-translate:
 	scripts/deps.sh apt dynalite
 	bash test/bench/translate.sh
+
+bench-stages:
+	scripts/deps.sh apt dynalite
+	bash test/bench/stages.sh
 
 # Not part of `bench`: 1,000,000 keys (N=...) take a long while on dynalite; run it on a quiet machine.
 bench-backfill:
