@@ -195,6 +195,7 @@ type run struct {
 	o       *Options
 	fam     *translate.Family
 	table   string
+	started time.Time
 	c       Counters
 	limiter *rate.Limiter
 	rateMax rate.Limit
@@ -210,7 +211,7 @@ func newRun(o *Options) (*run, error) {
 	if fam == nil {
 		return nil, fmt.Errorf("the mapping has no family %q", o.Family)
 	}
-	r := &run{o: o, fam: fam, table: o.Mapping.Table}
+	r := &run{o: o, fam: fam, table: o.Mapping.Table, started: o.Now()}
 	r.rateMax = rate.Inf
 	burst := o.Concurrency
 	if o.Rate > 0 {

@@ -36,6 +36,8 @@ const (
 	attrDone     = "done"
 	attrUpdated  = "updated_ms"
 	attrFamily   = "family"
+	attrProgress = "progress"
+	attrStarted  = "started_ms"
 )
 
 func controlKey(sk string) map[string]types.AttributeValue {
@@ -234,9 +236,12 @@ func loadCheckpoint(ctx context.Context, db translate.Store, table, sk string) (
 // saveCheckpoint writes the checkpoint. It is not conditioned on the lease (that would
 // take a transaction, which dynalite lacks): the lease keeper stops the run as soon as
 // the lease is lost, so a stale writer races for at most one renewal interval.
-func saveCheckpoint(ctx context.Context, db translate.Store, table, sk, family string, cp checkpoint, now time.Time) error {
+func saveCheckpoint(ctx context.Context, db translate.Store, table, sk, family string, cp checkpoint, now time.Time, prog progressRecord) error {
 	it := controlKey(sk)
 	it[attrFamily] = sAttr(family)
+	it[attrMode] = sAttr(prog.mode)
+	it[attrStarted] = nAttr(prog.started.UnixMilli())
+	it[attrProgress] = prog.snap.attr()
 	it[attrRunID] = sAttr(cp.RunID)
 	it[attrCursor] = sAttr(cp.Cursor)
 	it[attrDone] = &types.AttributeValueMemberBOOL{Value: cp.Done}

@@ -483,7 +483,11 @@ func (r *run) saveWatermark(ctx context.Context, wm *watermark, runIDs *sync.Map
 	if !changed && final && p == nil {
 		return nil // nothing was completed: keep whatever checkpoint there is
 	}
-	return saveCheckpoint(ctx, r.o.DB, r.table, sk, r.o.Family, cp, r.o.Now())
+	mode := "forward"
+	if sk == reverseSK(r.o.Family) {
+		mode = "reverse"
+	}
+	return saveCheckpoint(ctx, r.o.DB, r.table, sk, r.o.Family, cp, r.o.Now(), progressRecord{mode: mode, started: r.started, snap: r.c.Snapshot()})
 }
 
 // startProgress shows the run's progress until the returned function is called.

@@ -150,7 +150,7 @@ func (ob *Observer) Register(src Sources) error {
 		}, daxUp, daxFall)
 	}
 	if src.Sync != nil {
-		copies := cnt("hotswap.sync.copies", "{copy}", "Copies to the secondary store, by result: queued, applied, superseded, failed, dropped, repaired, unmigratable")
+		copies := cnt("hotswap.sync.copies", "{copy}", "Copies to the secondary store, by result: queued, applied, superseded, failed, dropped, repaired, unmigratable, coalesced")
 		failures := cnt("hotswap.sync.secondary_write.failures", "{copy}", "Secondary writes that failed (the journal keeps them for the repairer)")
 		depth := gauge("hotswap.sync.journal.depth", "{key}", "Keys in the repair journal at the last repairer pass")
 		oldest := fgauge("hotswap.sync.journal.oldest_age", "s", "Age of the oldest journal entry at the last repairer pass")
@@ -161,7 +161,7 @@ func (ob *Observer) Register(src Sources) error {
 				r string
 				n uint64
 			}{{"queued", st.Queued}, {"applied", st.Applied}, {"superseded", st.Superseded}, {"failed", st.Failed},
-				{"dropped", st.Dropped}, {"repaired", st.Repaired}, {"unmigratable", st.Unmigratable}} {
+				{"dropped", st.Dropped}, {"repaired", st.Repaired}, {"unmigratable", st.Unmigratable}, {"coalesced", st.Coalesced}} {
 				o.ObserveInt64(copies, int64(kv.n), metric.WithAttributes(AttrResult.String(kv.r)))
 			}
 			o.ObserveInt64(failures, int64(st.Failed))
@@ -170,6 +170,27 @@ func (ob *Observer) Register(src Sources) error {
 			o.ObserveInt64(breaker, b2i(st.BreakerOpen))
 			return nil
 		}, copies, failures, depth, oldest, breaker)
+	}
+	if src.Backfill != nil {
+		bkeys := gauge("hotswap.backfill.keys", "{key}", "Keys of the family's backfill so far, by family and result: seen, copied, skipped (newer in the target, stage, unmigratable), failed; and the estimate of the family's keys")
+		brun := gauge("hotswap.backfill.running", "", "1 while a backfill of the family holds its lease")
+		ob.addCallback(func(ctx context.Context, o metric.Observer) error {
+			for _, b := range src.Backfill.Backfills(ctx) {
+				fam := AttrFamily.String(b.Family)
+				for _, kv := range []struct {
+					r string
+					n uint64
+				}{{"seen", b.Scanned}, {"copied", b.Copied}, {"skipped", b.Skipped}, {"failed", b.Failed}, {"estimate", b.Total}} {
+					o.ObserveInt64(bkeys, int64(kv.n), metric.WithAttributes(fam, AttrResult.String(kv.r)))
+				}
+				running := int64(0)
+				if b.State == "running" {
+					running = 1
+				}
+				o.ObserveInt64(brun, running, metric.WithAttributes(fam))
+			}
+			return nil
+		}, bkeys, brun)
 	}
 	if src.Shadow != nil {
 		cmp := cnt("hotswap.shadow.comparisons", "{comparison}", "Shadow reads, by family and result (match, mismatch by kind, skipped, timed_out, error)")

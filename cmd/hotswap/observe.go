@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +16,7 @@ import (
 
 	"hotswap/admin"
 	"hotswap/dual"
+	"hotswap/migrate"
 	"hotswap/observe"
 	"hotswap/proxy"
 	"hotswap/translate"
@@ -90,6 +92,9 @@ func registerObserve(ctx context.Context, obs *observe.Observer, mg *migration, 
 	if mg.stages != nil {
 		src.Flags = mg.stages
 	}
+	if mg.client != nil && mg.mapping != nil {
+		src.Backfill = &backfillSource{client: mg.client, table: mg.mapping.Table}
+	}
 	if err := obs.Register(src); err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
@@ -145,4 +150,47 @@ func closeObserve(obs *observe.Observer, log *slog.Logger) {
 	if err := obs.Shutdown(ctx); err != nil {
 		log.Warn("closing telemetry", "err", err)
 	}
+}
+
+// backfillSource reads the backfills' progress from the table's control items (the
+// backfill runs as its own process and publishes its counters with each
+// checkpoint), at most every 5 seconds.
+type backfillSource struct {
+	client *dynamo.Client
+	table  string
+	mu     sync.Mutex
+	at     time.Time
+	last   []observe.BackfillProgress
+}
+
+func (b *backfillSource) Backfills(ctx context.Context) []observe.BackfillProgress {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if time.Since(b.at) < 5*time.Second {
+		return b.last
+	}
+	b.at = time.Now()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ps, err := migrate.ReadProgress(ctx, b.client.DB(), b.table, time.Now())
+	if err != nil {
+		return b.last // keep showing what was read last
+	}
+	out := make([]observe.BackfillProgress, 0, len(ps))
+	for _, p := range ps {
+		detail := p.Mode
+		if p.Owner != "" && p.State == "running" {
+			detail += ", " + p.Owner
+		}
+		if p.Newer > 0 || p.Unmigratable > 0 {
+			detail += fmt.Sprintf(", %d already newer, %d unmigratable", p.Newer, p.Unmigratable)
+		}
+		out = append(out, observe.BackfillProgress{
+			Family: p.Family, State: p.State, Scanned: p.Seen, Copied: p.Copied,
+			Skipped: p.Newer + p.Skipped + p.Unmigratable, Failed: p.Errors, Total: uint64(max(p.Estimate, 0)),
+			Started: p.Started, Updated: p.Updated, Detail: detail,
+		})
+	}
+	b.last = out
+	return out
 }
