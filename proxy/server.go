@@ -115,8 +115,9 @@ func (s *Server) Close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
 	var firstErr error
-	// Wait until no handler is running. A client may still send new commands while
-	// this waits; they run, and the wait ends at the first idle moment.
+	// Wait until no handler is running. Batches that arrive from now on are not run:
+	// their clients are disconnected (handle), so the wait only covers what was
+	// already running.
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for s.inflight.Load() > 0 && firstErr == nil {
@@ -197,6 +198,14 @@ func (s *Server) handle(c redcon.Conn, cmd redcon.Command) {
 	ss := c.Context().(*session)
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
+	// Counted first, checked second: Close sets draining and then waits for the
+	// count to reach 0, so a batch either runs to its replies before the pool
+	// closes, or is not run at all and its client sees the connection close. A
+	// command hotswap took is never answered with an error of its own shutdown.
+	if s.draining.Load() {
+		c.Close()
+		return
+	}
 	batch := append(ss.batch[:0], cmd)
 	batch = append(batch, c.ReadPipeline()...)
 	ss.run(c, batch)
