@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,9 @@ type Checks struct {
 	Status func() any
 	// Pprof mounts net/http/pprof under /debug/pprof/ (for profiling a live process).
 	Pprof bool
+	// KillSwitch, when set, serves POST /killswitch?on=true|false: it turns this
+	// instance's kill switch on or off and returns what that did, in words.
+	KillSwitch func(on bool) string
 }
 
 // Probe is one named readiness check.
@@ -113,6 +117,18 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.checks.Summary != nil {
 		mux.Handle("GET /summary", s.checks.Summary)
+	}
+	if s.checks.KillSwitch != nil {
+		mux.HandleFunc("POST /killswitch", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			on, err := strconv.ParseBool(r.URL.Query().Get("on"))
+			if err != nil {
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprintln(w, "want ?on=true or ?on=false")
+				return
+			}
+			fmt.Fprintln(w, s.checks.KillSwitch(on))
+		})
 	}
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -101,6 +101,7 @@ type OpenFeature struct {
 	configMu sync.Mutex
 	configs  []revConfig // the last few accepted configurations, newest last
 
+	killed     atomic.Bool            // KillSwitchFlag is true in the configuration in force
 	offered    atomic.Uint64          // valid configurations handed to the provider
 	offeredRev atomic.Pointer[string] // the revision of the last one
 
@@ -166,6 +167,25 @@ func newOpenFeature(log *slog.Logger, source, uri string, o options) (*OpenFeatu
 
 // Stage implements Source.
 func (s *OpenFeature) Stage(ctx context.Context, f *translate.Family, entity []byte) translate.Stage {
+	st := s.stage(ctx, f, entity)
+	if s.killed.Load() && st != translate.StageComplete {
+		// The kill switch: every family back to plain pass-through, floors
+		// included, except what only DynamoDB holds (complete).
+		return translate.StageOff
+	}
+	return st
+}
+
+// KillSwitchFlag is the boolean flag that, when true, serves every family at off
+// (plain pass-through) except entities at complete, whose data only DynamoDB holds.
+// It is part of the configuration, so moving DynamoDB-authoritative entities back to
+// Redis goes through the fleet fence like any other change of authority.
+const KillSwitchFlag = "hotswap.killswitch"
+
+// Killed reports whether the configuration in force turns the kill switch on.
+func (s *OpenFeature) Killed() bool { return s.killed.Load() }
+
+func (s *OpenFeature) stage(ctx context.Context, f *translate.Family, entity []byte) translate.Stage {
 	fs := (*s.flags.Load())[f.Flag]
 	if fs == nil {
 		fs = s.addFlag(f.Flag)
@@ -313,6 +333,10 @@ func (s *OpenFeature) refresh(changed []string) {
 	rev, err := s.client.StringValue(context.Background(), RevisionFlag, "", openfeature.EvaluationContext{})
 	if err != nil || rev == "" {
 		return
+	}
+	killed, _ := s.client.BooleanValue(context.Background(), KillSwitchFlag, false, openfeature.EvaluationContext{})
+	if killed != s.killed.Swap(killed) {
+		s.log.Warn("flags: kill switch", logKeySource, s.source, logKeyRevision, rev, "on", killed)
 	}
 	old := s.Revision()
 	if rev == old {

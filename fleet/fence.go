@@ -92,6 +92,8 @@ type Fence struct {
 	// synced is the flag source's offered count while the applied revision is the
 	// loaded one, the last offered, and nothing is paused; 0 otherwise (Stage's fast path).
 	synced atomic.Uint64
+	// localKill is this instance's kill switch (SetLocalKill).
+	localKill atomic.Bool
 
 	ready    atomic.Bool
 	readyCh  chan struct{}
@@ -137,6 +139,8 @@ type Status struct {
 	BeatErrors   uint64    `json:"heartbeat_errors"`
 	ReadErrors   uint64    `json:"read_errors"`
 	LastError    string    `json:"last_error,omitempty"`
+	LocalKill    bool      `json:"local_kill_switch,omitempty"`
+	Killed       bool      `json:"kill_switch,omitempty"` // the flag file's, in the loaded revision
 	At           time.Time `json:"at"`
 }
 
@@ -208,6 +212,34 @@ func (f *Fence) Close() error {
 // Stage implements proxy.StageSource: the stage under the loaded revision when it
 // keeps the entity's authority, else the stage under the applied revision.
 func (f *Fence) Stage(ctx context.Context, fam *translate.Family, entity []byte) translate.Stage {
+	st := f.stage(ctx, fam, entity)
+	if f.localKill.Load() && !st.DynamoAuthoritative() {
+		// This instance's kill switch: Redis-authoritative entities back to plain
+		// pass-through at once (the same authority, so no fence is needed).
+		return translate.StageOff
+	}
+	return st
+}
+
+// SetLocalKill turns this instance's kill switch on or off (the admin endpoint).
+// It moves every Redis-authoritative entity to off at once; entities served from
+// DynamoDB stay where the fleet has them, since moving them back alone would split
+// the fleet: the fleet-wide kill switch is the flag file's (flags.KillSwitchFlag),
+// which the fence applies to them safely. It returns what it did, in words.
+func (f *Fence) SetLocalKill(on bool) string {
+	f.localKill.Store(on)
+	if !on {
+		return "kill switch off on this instance: every family is served at its flag's stage"
+	}
+	return "kill switch on for this instance: every Redis-authoritative entity is plain pass-through now; " +
+		"entities served from DynamoDB (live, rampdown, complete) stay there: set the flag " + flags.KillSwitchFlag +
+		" in the flag file to move them back to Redis across the fleet (fenced)"
+}
+
+// LocalKill reports whether this instance's kill switch is on.
+func (f *Fence) LocalKill() bool { return f.localKill.Load() }
+
+func (f *Fence) stage(ctx context.Context, fam *translate.Family, entity []byte) translate.Stage {
 	sL := f.live.Stage(ctx, fam, entity)
 	// In step (the applied revision is the loaded one and no configuration has been
 	// offered since): the applied revision gives the same stage. The count is read
@@ -750,7 +782,7 @@ func (f *Fence) publish(loaded string, nodes []Node, err error) {
 		ID: f.o.ID, Loaded: loaded, Applied: st.appliedRev, Drained: f.drained, Nodes: nodes,
 		Holds: f.holds.Load(), HoldTimeouts: f.holdTimeouts.Load(), Advances: f.advances.Load(),
 		Pauses: f.pauses.Load(), BeatErrors: f.beatErrors.Load(), ReadErrors: f.readErrors.Load(),
-		At: f.o.Now(),
+		At: f.o.Now(), LocalKill: f.localKill.Load(), Killed: f.live.Killed(),
 	}
 	if nodes == nil {
 		if p := f.status.Load(); p != nil {

@@ -289,3 +289,74 @@ func TestRegistry_InitAdvance(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func killDoc(tb testing.TB, stage string, kill bool) []byte {
+	tb.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(stageDoc(tb, stage), &doc); err != nil {
+		tb.Fatal(err)
+	}
+	v := "off"
+	if kill {
+		v = "on"
+	}
+	doc["flags"].(map[string]any)[flags.KillSwitchFlag] = map[string]any{
+		"state": "ENABLED", "variants": map[string]any{"on": true, "off": false}, "defaultVariant": v,
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// TestFence_KillSwitch: the flag file's kill switch moves live entities back to
+// Redis only as a fenced authority change (never one instance alone); complete stays.
+// The admin (local) kill switch moves Redis-authoritative entities to off at once and
+// leaves DynamoDB-authoritative ones where the fleet has them.
+func TestFence_KillSwitch(t *testing.T) {
+	r := newRig(t)
+	a := r.start("a", "live")
+	b := r.start("b", "live")
+	waitUntil(t, 5*time.Second, "both registered", func() bool { return len(a.f.Status().Nodes) == 2 && a.f.Applied() != "" })
+
+	writeAtomic(t, a.path, killDoc(t, "live", true))
+	waitUntil(t, 2*time.Second, "a loaded the kill switch", func() bool { return a.f.live.Killed() })
+	time.Sleep(5 * testInterval)
+	if st := r.stage(a); st != translate.StageLive {
+		t.Fatalf("a serves %v with the kill switch loaded by a alone, want live (fenced)", st)
+	}
+	writeAtomic(t, b.path, killDoc(t, "live", true))
+	waitUntil(t, 5*time.Second, "off on both", func() bool {
+		return r.stage(a) == translate.StageOff && r.stage(b) == translate.StageOff
+	})
+
+	// complete is never switched off: only DynamoDB holds its data.
+	writeAtomic(t, a.path, killDoc(t, "complete", true))
+	writeAtomic(t, b.path, killDoc(t, "complete", true))
+	waitUntil(t, 5*time.Second, "complete on both", func() bool {
+		return r.stage(a) == translate.StageComplete && r.stage(b) == translate.StageComplete
+	})
+
+	// The local kill switch, in a fleet of its own.
+	r2 := newRig(t)
+	c := r2.start("c", "shadow")
+	d := r2.start("d", "live")
+	waitUntil(t, 5*time.Second, "registered", func() bool { return c.f.Applied() != "" && d.f.Applied() != "" })
+	c.f.SetLocalKill(true)
+	if st := r2.stage(c); st != translate.StageOff {
+		t.Fatalf("local kill switch: shadow entity at %v, want off", st)
+	}
+	c.f.SetLocalKill(false)
+	if st := r2.stage(c); st != translate.StageShadow {
+		t.Fatalf("local kill switch off: %v, want shadow", st)
+	}
+	// d joined a fleet at shadow with live loaded: it serves shadow (fenced) until c
+	// loads live too; a live entity is left where it is by the local switch.
+	c.set(t, "live")
+	waitUntil(t, 5*time.Second, "live on both", func() bool { return r2.stage(c) == translate.StageLive && r2.stage(d) == translate.StageLive })
+	d.f.SetLocalKill(true)
+	if st := r2.stage(d); st != translate.StageLive {
+		t.Fatalf("local kill switch moved a live entity to %v alone", st)
+	}
+}

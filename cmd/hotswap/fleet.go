@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -66,4 +67,17 @@ func fleetLagging(ctx context.Context, client *dynamo.Client, m *translate.Mappi
 		lagging = append(lagging, "no live hotswap instance in the fleet registry of table "+m.Table)
 	}
 	return lagging, nil
+}
+
+// killSwitch is the admin endpoint's action (nil without a fleet fence: with no
+// flag source every family is at its floor, and there is nothing to switch).
+func (mg *migration) killSwitch(log *slog.Logger) func(on bool) string {
+	if mg == nil || mg.fence == nil {
+		return nil
+	}
+	return func(on bool) string {
+		msg := mg.fence.SetLocalKill(on)
+		log.Warn("admin: kill switch", "on", on, "effect", msg)
+		return msg
+	}
 }

@@ -189,8 +189,9 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 				}
 				return nil
 			},
-			Status: func() any { return statusOf(srv, mg) },
-			Pprof:  cfg.Pprof,
+			Status:     func() any { return statusOf(srv, mg) },
+			Pprof:      cfg.Pprof,
+			KillSwitch: mg.killSwitch(log),
 		}, cfg.obs, mg), log)
 		if err := adm.Open(cfg.Admin); err != nil {
 			_ = srv.Close(context.WithoutCancel(ctx))
