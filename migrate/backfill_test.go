@@ -347,6 +347,23 @@ func TestVerifyRepair(t *testing.T) {
 		t.Fatalf("verify --repair: %v repaired %d failed %d of %d; %+v", err, res.Repaired, res.RepairFailed, bad, res.Examples)
 	}
 	e.mustVerifyClean(t, "user")
+	// Its counters reach the control items, for the serving instances' status pages.
+	ps, err := migrate.ReadProgress(ctx, e.db, e.table, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range ps {
+		if p.Mode == "verify" && p.Family == "user" {
+			found = true
+			if p.State != "done" || p.Copied == 0 {
+				t.Errorf("verify progress in the table: %+v", p)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no verify progress in the table: %+v", ps)
+	}
 }
 
 // The reverse copy after complete: DynamoDB's states (and deletes) replace Redis'

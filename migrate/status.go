@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -12,6 +13,54 @@ import (
 
 	"hotswap/translate"
 )
+
+// publishEvery is how often a verify publishes its counters.
+const publishEvery = 5 * time.Second
+
+func verifySK(family string) string { return "verify/" + family }
+
+// publishVerify writes a verify's counters to its control item every publishEvery
+// until the returned function is called; that writes them once more, with done.
+func publishVerify(ctx context.Context, db translate.Store, table, family string, c *Counters, started time.Time, now func() time.Time) func(done bool) {
+	write := func(ctx context.Context, done bool) {
+		it := controlKey(verifySK(family))
+		it[attrFamily] = sAttr(family)
+		it[attrMode] = sAttr("verify")
+		it[attrStarted] = nAttr(started.UnixMilli())
+		it[attrUpdated] = nAttr(now().UnixMilli())
+		it[attrProgress] = c.Snapshot().attr()
+		it[attrDone] = &types.AttributeValueMemberBOOL{Value: done}
+		if host, err := os.Hostname(); err == nil {
+			it[attrOwner] = sAttr(host)
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = db.PutItem(wctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: it}) // progress only: best effort
+	}
+	stop := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(publishEvery)
+		defer t.Stop()
+		write(ctx, false)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				write(ctx, false)
+			}
+		}
+	}()
+	return func(done bool) {
+		close(stop)
+		<-finished
+		write(ctx, done)
+	}
+}
 
 // Progress is what the table's control items say of one family's backfill, for
 // the status page, /metrics and `hotswap status` of every serving instance: the
@@ -58,9 +107,9 @@ func snapshotOf(av types.AttributeValue) Snapshot {
 func ReadProgress(ctx context.Context, db translate.Store, table string, now time.Time) ([]Progress, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(table),
-		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
-		ExpressionAttributeNames:  map[string]string{"#pk": translate.AttrPK, "#sk": translate.AttrSK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sAttr(ControlPK), ":prefix": sAttr("backfill/")},
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": translate.AttrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sAttr(ControlPK)},
 		ConsistentRead:            aws.Bool(true),
 	}
 	byKey := map[string]*Progress{}
@@ -107,6 +156,18 @@ func ReadProgress(ctx context.Context, db translate.Store, table string, now tim
 				}
 				if b, ok := it[attrDone].(*types.AttributeValueMemberBOOL); ok && b.Value && p.State != "running" {
 					p.State = "done"
+				}
+			case strings.HasPrefix(sk, "verify/"):
+				p := get(family, "verify")
+				p.Snapshot = snapshotOf(it[attrProgress])
+				p.Updated = time.UnixMilli(attrN(it, attrUpdated))
+				p.Started = time.UnixMilli(attrN(it, attrStarted))
+				p.Owner = attrS(it, attrOwner)
+				switch b, _ := it[attrDone].(*types.AttributeValueMemberBOOL); {
+				case b != nil && b.Value:
+					p.State = "done"
+				case now.Sub(p.Updated) < 3*publishEvery:
+					p.State = "running"
 				}
 			}
 		}

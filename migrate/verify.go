@@ -197,10 +197,12 @@ func Verify(ctx context.Context, o VerifyOptions) (VerifyResult, error) {
 		defer close(pdone)
 		showProgress(pctx, &v.c, o.Progress, o.Logger, "verify "+o.Family)
 	}()
+	publish := publishVerify(ctx, o.DB, o.Mapping.Table, o.Family, &v.c, start, o.Now)
 	err = v.walkRedis(ctx)
 	if err == nil {
 		err = v.walkDynamo(ctx)
 	}
+	publish(err == nil)
 	pcancel()
 	<-pdone
 	res := v.result()

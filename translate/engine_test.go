@@ -331,3 +331,24 @@ func TestEngine_StrongNeverStale(t *testing.T) {
 		t.Errorf("eventual family through the stale store: %q, %d stale reads; want the stale nil", got, stale.StaleReads())
 	}
 }
+
+// The fast paths' replies on moto too (which leaves unchanged attributes out of
+// UPDATED_OLD): SADD of members already there, HSET of fields already set.
+func TestEngine_FastPathRepliesOnMoto(t *testing.T) {
+	en := mustEngine(t, testutil.Moto, nil)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"SADD", "user:1:teams", "red", "blue"}, ":2\r\n"},
+		{[]string{"SADD", "user:1:teams", "red"}, ":0\r\n"},
+		{[]string{"SADD", "user:1:teams", "red", "green"}, ":1\r\n"},
+		{[]string{"HSET", "user:1", "name", "Ann"}, ":1\r\n"},
+		{[]string{"HSET", "user:1", "name", "Ann"}, ":0\r\n"},
+		{[]string{"HSET", "user:1", "name", "Bob", "age", "3"}, ":1\r\n"},
+	} {
+		if got := en.do(tc.args...); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}

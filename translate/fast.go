@@ -22,7 +22,7 @@ import (
 // as one UpdateItem whose condition admits exactly the states where the update means
 // what the command means: no item, or an item of the command's type (for HSET and
 // SADD: not expired), belonging to this key. The version is bumped with ADD, and
-// ReturnValues UPDATED_OLD tells how many fields or members are new. Any other
+// ReturnValues ALL_OLD tells how many fields or members are new. Any other
 // state (another type, an expired key, a tombstone, a binary set, an item past
 // DynamoDB's limits) fails the condition or validation, and the command runs on the
 // general path, which handles every case: so the fast path never changes a reply.
@@ -167,7 +167,11 @@ func (e *Engine) fastHSet(c *Cmd, rt *Route, r *Reply) (*dynamodb.UpdateItemInpu
 	in.UpdateExpression = aws.String(string(expr))
 	in.ConditionExpression = aws.String(liveCondition)
 	in.ExpressionAttributeNames, in.ExpressionAttributeValues = names, vals
-	in.ReturnValues = types.ReturnValueUpdatedOld
+	// ALL_OLD: whether UPDATED_OLD lists a field SET to the value it already had is
+	// not pinned down (moto leaves it out, and HSET would then count it as new); the
+	// whole old item answers it either way, at the cost of a bigger response for big
+	// hashes (no read capacity is consumed).
+	in.ReturnValues = types.ReturnValueAllOld
 	return in, func(out *dynamodb.UpdateItemOutput) {
 		if c.Info.Name == "hmset" {
 			r.OK()
@@ -211,7 +215,11 @@ func (e *Engine) fastSAdd(c *Cmd, rt *Route, r *Reply) (*dynamodb.UpdateItemInpu
 	in.UpdateExpression = aws.String("SET #type = :type, #key = :key ADD #m :m, #ver :one")
 	in.ConditionExpression = aws.String(liveCondition)
 	in.ExpressionAttributeNames, in.ExpressionAttributeValues = names, vals
-	in.ReturnValues = types.ReturnValueUpdatedOld
+	// ALL_OLD, not UPDATED_OLD: an ADD that adds nothing new leaves the set as it was,
+	// and moto then leaves it out of UPDATED_OLD (SADD of a member already there
+	// answered 1). The old item of a set family is its members and bookkeeping, so
+	// this costs nothing more.
+	in.ReturnValues = types.ReturnValueAllOld
 	return in, func(out *dynamodb.UpdateItemOutput) {
 		old := map[string]bool{}
 		if ss, ok := out.Attributes[AttrMembers].(*types.AttributeValueMemberSS); ok {

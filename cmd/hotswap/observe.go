@@ -182,7 +182,10 @@ func (b *backfillSource) Backfills(ctx context.Context) []observe.BackfillProgre
 		if p.Owner != "" && p.State == "running" {
 			detail += ", " + p.Owner
 		}
-		if p.Newer > 0 || p.Unmigratable > 0 {
+		switch {
+		case p.Mode == "verify":
+			detail += fmt.Sprintf(": %d compared, %d differences", p.Copied, p.Unmigratable)
+		case p.Newer > 0 || p.Unmigratable > 0:
 			detail += fmt.Sprintf(", %d already newer, %d unmigratable", p.Newer, p.Unmigratable)
 		}
 		out = append(out, observe.BackfillProgress{
