@@ -56,6 +56,12 @@ read -r -a testflags <<<"$GOTESTFLAGS"
 read -r -a testpkgs <<<"$GOTESTPKGS"
 [[ -z "$GOTESTTAGS" ]] || testflags=(-tags "$GOTESTTAGS" "${testflags[@]}")
 run_step "go test ${testflags[*]} ${GOTESTPKGS}" go test "${testflags[@]}" "${testpkgs[@]}"
+# Outside ./...: the AWS smoke test (build tag aws: it must compile) and the Kubernetes
+# manifests' test, its own module (kustomize and the Kubernetes types stay out of go.mod).
+if [[ "$GOTESTPKGS" == ./... ]]; then
+	run_step "go vet -tags aws ./test/aws/" go vet -tags aws ./test/aws/
+	run_step "deploy/kubernetes/test (vet, staticcheck, test)" bash -c 'cd deploy/kubernetes/test && go vet ./... && "$1" ./... && go test -count=1 -timeout 15m ./...' _ "$STATICCHECK"
+fi
 
 for s in dynalite moto; do
 	pid=$(bg_pid "$s")
