@@ -101,9 +101,10 @@ type OpenFeature struct {
 	configMu sync.Mutex
 	configs  []revConfig // the last few accepted configurations, newest last
 
-	killed     atomic.Bool            // KillSwitchFlag is true in the configuration in force
-	offered    atomic.Uint64          // valid configurations handed to the provider
-	offeredRev atomic.Pointer[string] // the revision of the last one
+	killed       atomic.Bool            // KillSwitchFlag is true in the configuration in force
+	killOverride atomic.Bool            // the fleet's kill switch (SetKillOverride)
+	offered      atomic.Uint64          // valid configurations handed to the provider
+	offeredRev   atomic.Pointer[string] // the revision of the last one
 
 	onChange, onError openfeature.EventCallback
 
@@ -168,7 +169,7 @@ func newOpenFeature(log *slog.Logger, source, uri string, o options) (*OpenFeatu
 // Stage implements Source.
 func (s *OpenFeature) Stage(ctx context.Context, f *translate.Family, entity []byte) translate.Stage {
 	st := s.stage(ctx, f, entity)
-	if s.killed.Load() && st != translate.StageComplete {
+	if (s.killed.Load() || s.killOverride.Load()) && st != translate.StageComplete {
 		// The kill switch: every family back to plain pass-through, floors
 		// included, except what only DynamoDB holds (complete).
 		return translate.StageOff
@@ -184,6 +185,10 @@ const KillSwitchFlag = "hotswap.killswitch"
 
 // Killed reports whether the configuration in force turns the kill switch on.
 func (s *OpenFeature) Killed() bool { return s.killed.Load() }
+
+// SetKillOverride turns the kill switch on or off whatever the configuration says
+// (the fleet registry's kill switch; the fleet fence decides when).
+func (s *OpenFeature) SetKillOverride(on bool) { s.killOverride.Store(on) }
 
 func (s *OpenFeature) stage(ctx context.Context, f *translate.Family, entity []byte) translate.Stage {
 	fs := (*s.flags.Load())[f.Flag]

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,6 +95,8 @@ type Fence struct {
 	synced atomic.Uint64
 	// localKill is this instance's kill switch (SetLocalKill).
 	localKill atomic.Bool
+	// fleetKill is the registry's kill switch as last read (State.Kill).
+	fleetKill atomic.Bool
 
 	ready    atomic.Bool
 	readyCh  chan struct{}
@@ -140,6 +143,7 @@ type Status struct {
 	ReadErrors   uint64    `json:"read_errors"`
 	LastError    string    `json:"last_error,omitempty"`
 	LocalKill    bool      `json:"local_kill_switch,omitempty"`
+	FleetKill    bool      `json:"fleet_kill_switch,omitempty"`
 	Killed       bool      `json:"kill_switch,omitempty"` // the flag file's, in the loaded revision
 	At           time.Time `json:"at"`
 }
@@ -418,7 +422,7 @@ func (f *Fence) beat(ctx context.Context, now time.Time, loaded string) error {
 
 func (f *Fence) tick(ctx context.Context) {
 	now := f.o.Now()
-	loaded, cfg := f.live.Config()
+	loaded, cfg := f.loadedRevision()
 	var lastErr error
 	if err := f.beat(ctx, now, loaded); err != nil {
 		lastErr = err
@@ -432,6 +436,15 @@ func (f *Fence) tick(ctx context.Context) {
 		f.fail(err, now, loaded, cfg)
 		f.publish(loaded, nil, err)
 		return
+	}
+	if reg.Kill != f.fleetKill.Load() {
+		// The fast path must not serve a stage from before the switch: it is off
+		// from here until the fence has the new revision applied.
+		f.synced.Store(0)
+		f.fleetKill.Store(reg.Kill)
+		f.live.SetKillOverride(reg.Kill)
+		f.log.Warn("fleet: kill switch", "on", reg.Kill)
+		loaded, cfg = f.loadedRevision()
 	}
 	nodes := f.tracker.Observe(reg.Nodes, now)
 	if reg.Applied == "" {
@@ -466,7 +479,7 @@ func (f *Fence) tick(ctx context.Context) {
 func (f *Fence) updateSynced() {
 	n, rev := f.live.Offered()
 	st := f.state.Load()
-	if n > 0 && rev != "" && rev == st.appliedRev && rev == f.live.Revision() && st.pause == nil && st.applied != nil {
+	if n > 0 && rev != "" && !f.fleetKill.Load() && rev == st.appliedRev && rev == f.live.Revision() && st.pause == nil && st.applied != nil {
 		f.synced.Store(n)
 		return
 	}
@@ -513,7 +526,7 @@ func (f *Fence) apply(ctx context.Context, rev string, cfg []byte) error {
 			return fmt.Errorf("fleet: applied revision %s has no configuration in the registry", rev)
 		}
 		var err error
-		if src, err = flags.OpenBytes(ctx, cfg, f.o.Logger); err != nil {
+		if src, err = openRevision(ctx, rev, cfg, f.o.Logger); err != nil {
 			return fmt.Errorf("fleet: applied revision %s: %w", rev, err)
 		}
 	}
@@ -579,7 +592,7 @@ func (f *Fence) step(ctx context.Context, now, readStart time.Time, loaded strin
 	}
 	// Every live instance has loaded it: pause what moves.
 	if !st.hasTarget(loaded) {
-		src, err := flags.OpenBytes(ctx, cfg, f.o.Logger)
+		src, err := openRevision(ctx, loaded, cfg, f.o.Logger)
 		if err != nil {
 			f.log.Error("fleet: cannot evaluate the loaded revision for the fence", "revision", loaded, "err", err)
 			return
@@ -632,6 +645,47 @@ func (f *Fence) step(ctx context.Context, now, readStart time.Time, loaded strin
 			f.log.Error("fleet: apply", "err", err)
 		}
 	}
+}
+
+// killSuffix marks a revision loaded with the fleet's kill switch on: the same
+// configuration, every family at off (complete excepted).
+const killSuffix = "+kill"
+
+// openRevision evaluates a revision (with the kill switch when it says so).
+func openRevision(ctx context.Context, rev string, cfg []byte, log *slog.Logger) (*flags.OpenFeature, error) {
+	src, err := flags.OpenBytes(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	src.SetKillOverride(strings.HasSuffix(rev, killSuffix))
+	return src, nil
+}
+
+// loadedRevision is the revision this instance has loaded: the flag source's, with
+// the fleet's kill switch.
+func (f *Fence) loadedRevision() (string, []byte) {
+	rev, cfg := f.live.Config()
+	if rev != "" && f.fleetKill.Load() {
+		rev += killSuffix
+	}
+	return rev, cfg
+}
+
+// SetFleetKill turns the fleet's kill switch on or off through the registry (the
+// admin endpoint). Every instance applies it at its next heartbeat: entities in
+// Redis-authoritative stages go to off at once, entities served from DynamoDB move
+// back through the fence, complete excepted. It returns what it did, in words.
+func (f *Fence) SetFleetKill(ctx context.Context, on bool) (string, error) {
+	cctx, cancel := f.callCtx(ctx)
+	defer cancel()
+	if err := f.o.Registry.SetKill(cctx, on, f.o.ID); err != nil {
+		return "", err
+	}
+	if !on {
+		return "kill switch off for the fleet: every family goes back to its flag's stage (changes of authority fenced)", nil
+	}
+	return "kill switch on for the fleet: every instance serves Redis-authoritative entities at off within a heartbeat; " +
+		"entities served from DynamoDB (live, rampdown) move back to Redis through the fence; complete stays (only DynamoDB holds it)", nil
 }
 
 func (st *fstate) hasTarget(rev string) bool {
@@ -767,6 +821,9 @@ func (f *Fence) stageRanges(st *fstate, loaded string) map[string]Range {
 		if !known {
 			lo, hi = translate.StageOff, translate.StageComplete
 		}
+		if f.fleetKill.Load() || f.live.Killed() {
+			lo = translate.StageOff // the kill switch moves entities to off
+		}
 		out[fam.Name] = Range{Lo: max(lo, fam.Floor).String(), Hi: max(hi, fam.Floor).String()}
 	}
 	if len(f.ranges) > 16 {
@@ -782,7 +839,7 @@ func (f *Fence) publish(loaded string, nodes []Node, err error) {
 		ID: f.o.ID, Loaded: loaded, Applied: st.appliedRev, Drained: f.drained, Nodes: nodes,
 		Holds: f.holds.Load(), HoldTimeouts: f.holdTimeouts.Load(), Advances: f.advances.Load(),
 		Pauses: f.pauses.Load(), BeatErrors: f.beatErrors.Load(), ReadErrors: f.readErrors.Load(),
-		At: f.o.Now(), LocalKill: f.localKill.Load(), Killed: f.live.Killed(),
+		At: f.o.Now(), LocalKill: f.localKill.Load(), FleetKill: f.fleetKill.Load(), Killed: f.live.Killed(),
 	}
 	if nodes == nil {
 		if p := f.status.Load(); p != nil {

@@ -360,3 +360,47 @@ func TestFence_KillSwitch(t *testing.T) {
 		t.Fatalf("local kill switch moved a live entity to %v alone", st)
 	}
 }
+
+// TestFence_FleetKillSwitch: the registry's kill switch (the admin endpoint) reaches
+// every instance; live entities move back to Redis fenced, never on one instance
+// alone; turning it off moves them back to live, fenced too.
+func TestFence_FleetKillSwitch(t *testing.T) {
+	r := newRig(t)
+	a := r.start("a", "live")
+	b := r.start("b", "live")
+	waitUntil(t, 5*time.Second, "both registered", func() bool { return len(a.f.Status().Nodes) == 2 && a.f.Applied() != "" })
+	var split atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			sa, pa := a.f.serving(r.fam, []byte("42"))
+			sb, pb := b.f.serving(r.fam, []byte("42"))
+			if !pa && !pb && sa.DynamoAuthoritative() != sb.DynamoAuthoritative() {
+				split.Add(1)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	if _, err := a.f.SetFleetKill(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "off on both", func() bool { return r.stage(a) == translate.StageOff && r.stage(b) == translate.StageOff })
+	if !b.f.Status().FleetKill {
+		t.Fatal("b does not report the fleet kill switch")
+	}
+	if _, err := b.f.SetFleetKill(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "live on both", func() bool { return r.stage(a) == translate.StageLive && r.stage(b) == translate.StageLive })
+	close(stop)
+	wg.Wait()
+	if n := split.Load(); n != 0 {
+		t.Fatalf("%d samples saw the instances on different authorities", n)
+	}
+}

@@ -31,6 +31,7 @@ const ControlPK = "\x00hotswap/fleet"
 
 const (
 	appliedSK  = "applied"
+	killSK     = "killswitch"
 	nodePrefix = "node#"
 	// nodeExpiry is how long a node item outlives its last heartbeat before
 	// DynamoDB's TTL may delete it (readers judge liveness themselves).
@@ -66,6 +67,7 @@ type State struct {
 	Applied       string // "" when no instance has registered a revision yet
 	AppliedConfig []byte
 	Nodes         []Node
+	Kill          bool // the fleet's kill switch (SetKill)
 }
 
 // Registry reads and writes the fleet's control items.
@@ -147,6 +149,10 @@ func (r *Registry) Read(ctx context.Context) (State, error) {
 		for _, it := range out.Items {
 			sk := sOf(it["sk"])
 			switch {
+			case sk == killSK:
+				if b, ok := it["on"].(*types.AttributeValueMemberBOOL); ok {
+					st.Kill = b.Value
+				}
 			case sk == appliedSK:
 				st.Applied = sOf(it["rev"])
 				if b, ok := it["cfg"].(*types.AttributeValueMemberB); ok {
@@ -199,6 +205,19 @@ func nodeOf(it map[string]types.AttributeValue) Node {
 		}
 	}
 	return n
+}
+
+// SetKill turns the fleet's kill switch on or off: every instance reads it at its
+// next heartbeat and its fence moves every family to off (complete excepted).
+func (r *Registry) SetKill(ctx context.Context, on bool, by string) error {
+	item := key(killSK)
+	item["on"] = &types.AttributeValueMemberBOOL{Value: on}
+	item["by"] = str(by)
+	item["at"] = num(time.Now().UnixMilli())
+	if _, err := r.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(r.table), Item: item}); err != nil {
+		return fmt.Errorf("fleet: set the kill switch: %w", err)
+	}
+	return nil
 }
 
 // Init records rev as the fleet's applied revision if none is recorded yet. It

@@ -76,7 +76,11 @@ func (mg *migration) killSwitch(log *slog.Logger) func(on bool) string {
 		return nil
 	}
 	return func(on bool) string {
-		msg := mg.fence.SetLocalKill(on)
+		msg, err := mg.fence.SetFleetKill(context.Background(), on)
+		if err != nil {
+			// The registry is unreachable: at least this instance, safely.
+			msg = "the fleet registry is unreachable (" + err.Error() + "); " + mg.fence.SetLocalKill(on)
+		}
 		log.Warn("admin: kill switch", "on", on, "effect", msg)
 		return msg
 	}
