@@ -2,10 +2,13 @@ package translate
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,6 +74,8 @@ type Engine struct {
 	// TransactWriteItems (dynalite): multi-key writes then go one key at a time.
 	noTransactions atomic.Bool
 	rngPool        sync.Pool
+	writeID        string        // random, per engine: the prefix of write tokens
+	writeSeq       atomic.Uint64 // the rest of them
 	stats          engineStats
 	calls          callCounts
 	scans          *ScanCursors
@@ -93,7 +98,10 @@ func NewEngine(opts Options) (*Engine, error) {
 	if opts.Mapping == nil || opts.DB == nil {
 		return nil, errors.New("translate: engine needs a mapping and a store")
 	}
+	var wid [6]byte
+	_, _ = crand.Read(wid[:])
 	e := &Engine{
+		writeID:    hex.EncodeToString(wid[:]) + ":",
 		m:          opts.Mapping,
 		db:         opts.DB,
 		eventual:   opts.Eventual,
@@ -460,18 +468,24 @@ func (e *Engine) commit(ctx context.Context, ks *Keyspace, args [][]byte, keys [
 		return nil
 	}
 	tombExp := e.now().Add(e.tombTTL).Unix()
+	// Every item of this commit carries its token: when a write is answered as a
+	// conflict, the item is read back, and if it holds the token the write had landed
+	// (the SDK retried a request whose reply was lost). Running the command again
+	// would apply it twice (INCR, APPEND, ...).
+	token := e.writeID + strconv.FormatUint(e.writeSeq.Add(1), 36)
 	puts := make([]*types.Put, 0, len(writes))
 	for _, w := range writes {
 		it, err := encodeItem(w.r, w.en.Key, w.en.Cur, w.en.Version+1, tombExp)
 		if err != nil {
 			return err
 		}
+		it[AttrWrite] = &types.AttributeValueMemberS{Value: token}
 		p := &types.Put{TableName: e.table, Item: it}
 		p.ConditionExpression, p.ExpressionAttributeNames, p.ExpressionAttributeValues = versionCondition(w.en)
 		puts = append(puts, p)
 	}
 	if len(puts) == 1 && len(reads) == 0 || len(puts) == 1 && e.noTransactions.Load() && !atomic {
-		return e.put(ctx, puts[0])
+		return e.landedOr(ctx, puts[0], token, e.put(ctx, puts[0]))
 	}
 	if atomic && e.noTransactions.Load() {
 		return errNoTransactions
@@ -501,17 +515,38 @@ func (e *Engine) commit(ctx context.Context, ks *Keyspace, args [][]byte, keys [
 				return errNoTransactions
 			}
 		case isTxConflict(err):
-			return errConflict
+			return e.landedOr(ctx, puts[0], token, errConflict)
 		default:
 			return fmt.Errorf("dynamodb: transact write items: %w", err)
 		}
 	}
 	for _, p := range puts {
-		if err := e.put(ctx, p); err != nil {
+		if err := e.landedOr(ctx, p, token, e.put(ctx, p)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// landedOr returns err, unless err is a conflict and the item of p holds token: the
+// write had landed, and the conflict is its own retry's.
+func (e *Engine) landedOr(ctx context.Context, p *types.Put, token string, err error) error {
+	if !errors.Is(err, errConflict) {
+		return err
+	}
+	out, gerr := e.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:                p.TableName,
+		Key:                      map[string]types.AttributeValue{AttrPK: p.Item[AttrPK], AttrSK: p.Item[AttrSK]},
+		ConsistentRead:           aws.Bool(true),
+		ProjectionExpression:     aws.String("#w"),
+		ExpressionAttributeNames: map[string]string{"#w": AttrWrite},
+	})
+	if gerr == nil {
+		if w, ok := out.Item[AttrWrite].(*types.AttributeValueMemberS); ok && w.Value == token {
+			return nil
+		}
+	}
+	return err
 }
 
 func (e *Engine) put(ctx context.Context, p *types.Put) error {

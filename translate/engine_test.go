@@ -352,3 +352,41 @@ func TestEngine_FastPathRepliesOnMoto(t *testing.T) {
 		}
 	}
 }
+
+// replayStore sends every conditional write twice, as the SDK does when a reply is
+// lost, and answers with the second reply (a conflict, since the first landed).
+type replayStore struct {
+	translate.Store
+}
+
+func (s replayStore) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if _, err := s.Store.PutItem(ctx, in, optFns...); err != nil {
+		return nil, err
+	}
+	return s.Store.PutItem(ctx, in, optFns...)
+}
+
+func (s replayStore) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	if _, err := s.Store.TransactWriteItems(ctx, in, optFns...); err != nil {
+		return nil, err
+	}
+	return s.Store.TransactWriteItems(ctx, in, optFns...)
+}
+
+// A write whose reply was lost and whose retry then fails its condition is found
+// landed (by its write token), not run a second time.
+func TestEngine_RetriedWriteAppliesOnce(t *testing.T) {
+	for _, ep := range []string{testutil.Dynalite, testutil.Moto} {
+		t.Run(ep, func(t *testing.T) {
+			en := mustEngine(t, ep, func(db translate.Store) (translate.Store, translate.Store) { return replayStore{db}, nil })
+			en.must(":1\r\n", "INCR", "str:n")
+			en.must(":2\r\n", "INCR", "str:n")
+			en.must("$1\r\n2\r\n", "GET", "str:n")
+			en.must(":3\r\n", "APPEND", "str:s", "abc")
+			en.must(":6\r\n", "APPEND", "str:s", "def")
+			en.must(":5\r\n", "HINCRBY", "user:1", "n", "5")
+			en.must(":1\r\n", "MSETNX", "str:a", "1", "str:b", "2")
+			en.must("*2\r\n$1\r\n1\r\n$1\r\n2\r\n", "MGET", "str:a", "str:b")
+		})
+	}
+}

@@ -20,6 +20,7 @@ const (
 	AttrSK      = "sk"    // sort key (S)
 	AttrType    = "_type" // "string", "hash", "set", or "tombstone" for a deleted key
 	AttrVersion = "_ver"  // N: increases with every authoritative write
+	AttrWrite   = "_w"    // S: the token of the write that put the item (general path): a retried write finds itself
 	AttrExpire  = "_exp"  // N: expiry in Unix milliseconds (absent: no expiry)
 	AttrTTL     = "_ttl"  // N: expiry in Unix seconds, DynamoDB's TTL attribute (cleanup only)
 	AttrKey     = "_key"  // S or B: the Redis key, byte for byte
