@@ -35,6 +35,12 @@ import (
 // lease, Redis or DynamoDB down for good); keys that could not be copied are counted
 // in the Result, and Result.Complete says whether everything was.
 func Backfill(ctx context.Context, o Options) (Result, error) {
+	return copyFamily(ctx, o, "forward", (*run).forward)
+}
+
+// copyFamily is a backfill in either direction: the checks, the lease, the walk,
+// and the result.
+func copyFamily(ctx context.Context, o Options, mode string, walk func(*run, context.Context) (Result, error)) (Result, error) {
 	if err := o.setDefaults(); err != nil {
 		return Result{}, err
 	}
@@ -46,12 +52,12 @@ func Backfill(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	start := o.Now()
-	lctx, release, err := r.holdLease(ctx, "forward")
+	lctx, release, err := r.holdLease(ctx, mode)
 	if err != nil {
 		return Result{}, err
 	}
 	defer release()
-	res, err := r.forward(lctx)
+	res, err := walk(r, lctx)
 	res.Snapshot = r.c.Snapshot()
 	res.Duration = o.Now().Sub(start)
 	path, ferr := r.closeUnmigratable()

@@ -2,7 +2,6 @@ package migrate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -23,34 +22,7 @@ import (
 // newer copy made meanwhile by a hotswap in live or rampdown is never overwritten. It
 // takes the same lease as Backfill; its checkpoint is the Scan's ExclusiveStartKey.
 func Reverse(ctx context.Context, o Options) (Result, error) {
-	if err := o.setDefaults(); err != nil {
-		return Result{}, err
-	}
-	r, err := newRun(&o)
-	if err != nil {
-		return Result{}, err
-	}
-	if err := checkFleet(ctx, &o); err != nil {
-		return Result{}, err
-	}
-	start := o.Now()
-	lctx, release, err := r.holdLease(ctx, "reverse")
-	if err != nil {
-		return Result{}, err
-	}
-	defer release()
-	res, err := r.reverse(lctx)
-	res.Snapshot = r.c.Snapshot()
-	res.Duration = o.Now().Sub(start)
-	path, ferr := r.closeUnmigratable()
-	res.UnmigratablePath = path
-	if err == nil {
-		err = ferr
-	}
-	if cause := context.Cause(lctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
-		err = fmt.Errorf("%w (%v)", err, cause)
-	}
-	return res, err
+	return copyFamily(ctx, o, "reverse", (*run).reverse)
 }
 
 // copyReverse: a DynamoDB → Redis copy applies where DynamoDB is authoritative.
