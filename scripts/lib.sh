@@ -331,3 +331,21 @@ steps_summary() {
 	fi
 	printf '==> all steps passed\n' >&2
 }
+
+# --- helpers of the benchmark and load scripts (test/bench/*.sh, test/load/run.sh) -------
+tlog() { log "[$(date +%H:%M:%S)] $*"; }
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found (${2:-apt-get install -y $1})"; }
+# wait_ping PORT PID NAME: waits (10s at most) until the server on PORT answers PING.
+wait_ping() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		proc_alive "$2" || { bg_log_tail "$3"; die "$3 exited during startup"; }
+		[[ $(redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null) == PONG ]] && return 0
+		sleep 0.05
+	done
+	bg_log_tail "$3"
+	die "$3 did not answer PING on port $1 within 10s"
+}
+# cpu_ticks PID: utime+stime of a whole process (all threads), in clock ticks. Fields after
+# "(comm) ": $1 is field 3 (state), so utime (14) and stime (15) are $12 and $13.
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }

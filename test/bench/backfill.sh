@@ -25,12 +25,10 @@ BENCH_TIMEOUT=${BENCH_TIMEOUT:-3600}
 KEEP_WORK=${KEEP_WORK:-0}
 OUT=${OUT:-}
 
-tlog() { log "[$(date +%H:%M:%S)] $*"; }
 
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer"
 [[ $SMALL =~ ^[1-9][0-9]*$ ]] || die "SMALL must be a positive integer"
 [[ $CONCURRENCY =~ ^[1-9][0-9]*$ ]] || die "CONCURRENCY must be a positive integer"
-need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found (${2:-apt-get install -y $1})"; }
 need redis-server "apt-get install -y redis-server"
 need redis-cli "apt-get install -y redis-tools"
 need go

@@ -29,11 +29,9 @@ HOTSWAP_BIN=${HOTSWAP_BIN:-}
 OUT=${OUT:-}
 KEEP_WORK=${KEEP_WORK:-0}
 
-tlog() { log "[$(date +%H:%M:%S)] $*"; }
 for s in $STAGES; do
 	case $s in passthrough | off | dualwrite | shadow | live) ;; *) die "unknown stage '$s' in STAGES" ;; esac
 done
-need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found (${2:-apt-get install -y $1})"; }
 need redis-server "apt-get install -y redis-server"
 need redis-cli "apt-get install -y redis-tools"
 need redis-benchmark "apt-get install -y redis-tools"
@@ -85,21 +83,10 @@ start_dynalite $$
 "$HOTSWAP_BIN" table create --mapping "$MAPPING" --dynamodb-endpoint "$DYNALITE_ENDPOINT" --log-level warn || die "table create failed"
 
 read -r REDIS_PORT HS_PORT HS_ADMIN_PORT <<<"$(free_ports 3)"
-wait_ping() { # port pid name
-	local i
-	for ((i = 0; i < 200; i++)); do
-		proc_alive "$2" || { bg_log_tail "$3"; die "$3 exited during startup"; }
-		[[ $(redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null) == PONG ]] && return 0
-		sleep 0.05
-	done
-	bg_log_tail "$3"
-	die "$3 did not answer PING on port $1 within 10s"
-}
 tlog "starting redis-server on 127.0.0.1:$REDIS_PORT"
 bg_start redis $$ redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$WORK"
 wait_ping "$REDIS_PORT" "$(bg_pid redis)" redis
 
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 CLK_TCK=$(getconf CLK_TCK)
 
 # pending: copies not yet made (journal entries in Redis + copies queued in hotswap).

@@ -31,7 +31,6 @@ MAX_OTHER_LOAD=${MAX_OTHER_LOAD:-20}
 KEEP_WORK=${KEEP_WORK:-0}
 OUT=${OUT:-}
 
-tlog() { log "[$(date +%H:%M:%S)] $*"; }
 
 for t in $TARGETS; do
 	case $t in direct | hotswap) ;; *) die "unknown target '$t' in TARGETS (want direct, hotswap)" ;; esac
@@ -47,7 +46,6 @@ done
 [[ $DATASIZE =~ ^[1-9][0-9]*$ ]] || die "DATASIZE must be a positive integer"
 [[ $DIRECT_PROCS =~ ^[0-9]+$ ]] || die "DIRECT_PROCS must be a non-negative integer"
 
-need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found (${2:-apt-get install -y $1})"; }
 need redis-server "apt-get install -y redis-server"
 need redis-cli "apt-get install -y redis-tools"
 need redis-benchmark "apt-get install -y redis-tools"
@@ -125,16 +123,6 @@ else
 fi
 
 read -r REDIS_PORT HS_PORT HS_ADMIN_PORT <<<"$(free_ports 3)"
-wait_ping() { # port pid name
-	local i
-	for ((i = 0; i < 200; i++)); do
-		proc_alive "$2" || { bg_log_tail "$3"; die "$3 exited during startup"; }
-		[[ $(redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null) == PONG ]] && return 0
-		sleep 0.05
-	done
-	bg_log_tail "$3"
-	die "$3 did not answer PING on port $1 within 10s"
-}
 # hotswap needs a Redis for the keys outside the families (and for redis-benchmark's own
 # CONFIG GET at start); no family key reaches it.
 tlog "starting redis-server on 127.0.0.1:$REDIS_PORT"
@@ -181,9 +169,7 @@ if ((PRELOAD)); then
 fi
 
 # --- measurement helpers ----------------------------------------------------------------
-# utime+stime of a whole process (all threads), in clock ticks. Fields after "(comm) ":
-# $1 is field 3 (state), so utime (14) and stime (15) are $12 and $13.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# cpu_ticks (scripts/lib.sh): utime+stime of a whole process, in clock ticks.
 CLK_TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
 # Ticks the whole machine spent in processes (user nice system); irq/softirq time is

@@ -30,8 +30,6 @@ OUT=${OUT:-}
 KEEP_WORK=${KEEP_WORK:-0}
 ADDR=${ADDR:-}
 
-tlog() { log "[$(date +%H:%M:%S)] $*"; }
-need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found (${2:-apt-get install -y $1})"; }
 need go
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hotswap-load.XXXXXX")
@@ -83,16 +81,6 @@ start_dynalite $$
 "$HS" table create --mapping "$MAPPING" --dynamodb-endpoint "$DYNALITE_ENDPOINT" --log-level warn || die "table create failed"
 
 read -r REDIS_PORT HS_PORT HS_ADMIN_PORT <<<"$(free_ports 3)"
-wait_ping() { # port pid name
-	local i
-	for ((i = 0; i < 200; i++)); do
-		proc_alive "$2" || { bg_log_tail "$3"; die "$3 exited during startup"; }
-		[[ $(redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null) == PONG ]] && return 0
-		sleep 0.05
-	done
-	bg_log_tail "$3"
-	die "$3 did not answer PING on port $1 within 10s"
-}
 tlog "starting redis-server on 127.0.0.1:$REDIS_PORT"
 bg_start redis $$ redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$WORK" --maxmemory-policy noeviction
 wait_ping "$REDIS_PORT" "$(bg_pid redis)" redis
