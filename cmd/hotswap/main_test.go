@@ -27,10 +27,8 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "hotswap")
-	out, err := exec.Command("go", "build", "-ldflags", "-X main.version=test-1", "-o", binary, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build hotswap: %v\n%s", err, out)
+	if binary, err = testutil.BuildHotswap(dir, "test-1"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()

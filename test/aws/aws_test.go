@@ -128,11 +128,9 @@ func TestAWSSmoke(t *testing.T) {
 
 func buildHotswap(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hotswap")
-	cmd := exec.Command("go", "build", "-ldflags", "-X main.version=aws-smoke", "-o", bin, "./cmd/hotswap")
-	cmd.Dir = filepath.Join("..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build hotswap: %v\n%s", err, out)
+	bin, err := testutil.BuildHotswap(t.TempDir(), "aws-smoke")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
