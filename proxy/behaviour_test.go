@@ -205,8 +205,20 @@ func TestServer_PubSub(t *testing.T) {
 		}
 		return nil
 	})
-	pub.Publish(ctx, "user.42", "hello")
-	pub.SPublish(ctx, "shard1", "sharded")
+	// PSUBSCRIBE and SSUBSCRIBE are not confirmed yet: publish until each reaches its
+	// subscriber (a message published before would be lost, in Redis too).
+	eventually(t, 5*time.Second, func() error {
+		if n, err := pub.Publish(ctx, "user.42", "hello").Result(); err != nil || n != 1 {
+			return fmt.Errorf("PUBLISH user.42 reached %d subscribers (%v)", n, err)
+		}
+		return nil
+	})
+	eventually(t, 5*time.Second, func() error {
+		if n, err := pub.SPublish(ctx, "shard1", "sharded").Result(); err != nil || n != 1 {
+			return fmt.Errorf("SPUBLISH shard1 reached %d subscribers (%v)", n, err)
+		}
+		return nil
+	})
 	want := map[string]bool{"news:warmup": false, "user.42:hello": false, "shard1:sharded": false}
 	ch := sub.Channel()
 	timeout := time.After(5 * time.Second)
