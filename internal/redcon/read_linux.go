@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"hotswap/internal/rawio"
 )
 
 // rawConn returns the connection's file descriptor access for TCP and Unix
@@ -90,11 +92,5 @@ func (rd *Reader) readAhead(fd int, n int) {
 	}
 }
 
-func readFD(fd int, p []byte) (int, error) {
-	for {
-		n, err := unix.Read(fd, p)
-		if err != unix.EINTR {
-			return n, err
-		}
-	}
-}
+// readFD reads without entering the scheduler's system-call state (see rawio).
+func readFD(fd int, p []byte) (int, error) { return rawio.ReadFD(fd, p) }

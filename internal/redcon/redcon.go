@@ -12,6 +12,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"hotswap/internal/rawio"
 )
 
 var errDetached = errors.New("detached")
@@ -207,7 +209,7 @@ func serve(s *Server) error {
 		c := &conn{
 			conn: lnconn,
 			addr: lnconn.RemoteAddr().String(),
-			wr:   NewWriter(lnconn),
+			wr:   newConnWriter(lnconn),
 			rd:   NewReader(lnconn),
 		}
 		s.mu.Lock()
@@ -423,6 +425,15 @@ type Writer struct {
 	w   io.Writer
 	b   []byte
 	err error
+}
+
+// newConnWriter returns the Writer for a client connection: with raw system calls
+// for TCP and Unix sockets (see hotswap/internal/rawio), plain Writes otherwise.
+func newConnWriter(nc net.Conn) *Writer {
+	if rw := rawio.New(nc); rw != nil {
+		return NewWriter(rw)
+	}
+	return NewWriter(nc)
 }
 
 // NewWriter creates a new RESP writer.

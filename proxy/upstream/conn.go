@@ -3,11 +3,13 @@ package upstream
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
 
+	"hotswap/internal/rawio"
 	"hotswap/resp"
 )
 
@@ -79,6 +81,9 @@ type Conn struct {
 	pool *Pool
 	key  Key
 	nc   net.Conn
+	// rio, when not nil, is how the reader and the writer goroutines use nc: raw
+	// system calls that keep the scheduler's P (see hotswap/internal/rawio). nil for TLS.
+	rio io.ReadWriter
 
 	mu     sync.Mutex
 	wbuf   []byte
@@ -97,6 +102,15 @@ type Conn struct {
 	stalled  int           // watchdog ticks without progress (watchdog goroutine only)
 	seen     uint64        // progress at the last tick (watchdog goroutine only)
 	closedCh chan struct{}
+}
+
+// newConn wraps a connection that completed its handshake.
+func newConn(p *Pool, key Key, nc net.Conn) *Conn {
+	c := &Conn{pool: p, key: key, nc: nc, rio: nc, closedCh: make(chan struct{}), wake: make(chan struct{}, 1)}
+	if rw := rawio.New(nc); rw != nil {
+		c.rio = rw
+	}
+	return c
 }
 
 // ErrClosed is returned by Send on a connection that has been closed.
@@ -158,7 +172,7 @@ func (c *Conn) writeLoop() {
 		out := c.wbuf
 		c.wbuf, c.spare = c.spare[:0], nil
 		c.mu.Unlock()
-		_, err := c.nc.Write(out)
+		_, err := c.rio.Write(out)
 		if err != nil {
 			c.fail(fmt.Errorf("write: %w", err))
 			return
@@ -264,7 +278,7 @@ func (c *Conn) readLoop() {
 				buf = nb
 			}
 		}
-		n, err := c.nc.Read(buf[w:])
+		n, err := c.rio.Read(buf[w:])
 		if err != nil {
 			c.fail(fmt.Errorf("read: %w", err))
 			return

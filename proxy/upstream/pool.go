@@ -400,7 +400,7 @@ func (p *Pool) dial(ctx context.Context, key Key) (*Conn, error) {
 		}
 		return nil, err
 	}
-	c := &Conn{pool: p, key: key, nc: nc, closedCh: make(chan struct{}), wake: make(chan struct{}, 1)}
+	c := newConn(p, key, nc)
 	p.mu.Lock()
 	p.downErr = nil
 	if p.closed {

@@ -1,0 +1,40 @@
+//go:build linux
+
+package rawio
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+const supported = true
+
+// ReadFD is read(2) on a non-blocking descriptor, as a raw system call (see the
+// package documentation), retried on EINTR. p must not be empty.
+func ReadFD(fd int, p []byte) (int, error) {
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case 0:
+			return int(r), nil
+		case syscall.EINTR:
+			continue
+		default:
+			return 0, e
+		}
+	}
+}
+
+func writeFD(fd int, p []byte) (int, error) {
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case 0:
+			return int(r), nil
+		case syscall.EINTR:
+			continue
+		default:
+			return 0, e
+		}
+	}
+}

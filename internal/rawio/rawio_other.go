@@ -1,0 +1,13 @@
+//go:build !linux
+
+package rawio
+
+import "errors"
+
+const supported = false
+
+// ReadFD is only implemented on Linux; elsewhere New returns nil and callers use
+// plain reads.
+func ReadFD(int, []byte) (int, error) { return 0, errors.ErrUnsupported }
+
+func writeFD(int, []byte) (int, error) { return 0, errors.ErrUnsupported }
