@@ -5,6 +5,8 @@ package rawio
 import (
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 const supported = true
@@ -37,4 +39,15 @@ func writeFD(fd int, p []byte) (int, error) {
 			return 0, e
 		}
 	}
+}
+
+// Queued returns how many bytes the socket fd holds unread (ioctl FIONREAD, which is
+// SIOCINQ for sockets), as a raw system call.
+func Queued(fd int) (int, error) {
+	var n int32
+	_, _, e := syscall.RawSyscall(syscall.SYS_IOCTL, uintptr(fd), unix.SIOCINQ, uintptr(unsafe.Pointer(&n)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }

@@ -11,3 +11,6 @@ const supported = false
 func ReadFD(int, []byte) (int, error) { return 0, errors.ErrUnsupported }
 
 func writeFD(int, []byte) (int, error) { return 0, errors.ErrUnsupported }
+
+// Queued is only implemented on Linux.
+func Queued(int) (int, error) { return 0, errors.ErrUnsupported }

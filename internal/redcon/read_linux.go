@@ -69,7 +69,7 @@ func (rd *Reader) readRaw(fd uintptr) bool {
 // never waits: it reads only bytes the kernel already holds.
 func (rd *Reader) readAhead(fd int, n int) {
 	for total := n; total < maxReadAhead; {
-		avail, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+		avail, err := rawio.Queued(fd)
 		if err != nil || avail <= 0 {
 			return
 		}
