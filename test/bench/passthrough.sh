@@ -230,7 +230,7 @@ INFO=$(
 - machine: $(nproc) CPUs ($CPU_MODEL), $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)
 - redis-server ${REDIS_VERSION:-?}, ${TWEM_VERSION:-nutcracker ?}, $(redis-benchmark --version 2>/dev/null | head -1), $(go version | awk '{ print $3 }')
 - script: \`REPS=$REPS N=$N TESTS=$TESTS PIPELINES="$PIPELINES" TARGETS="$TARGETS" TWEM_CONNS=$TWEM_CONNS IDLE_CONNS=$IDLE_CONNS test/bench/passthrough.sh\`
-- each cell: \`$BENCH_CMD\` (one test per invocation so CPU can be charged to it), PIPELINE in {${PIPELINES// /, }}, median of $REPS interleaved repetitions$( ((FLUSH)) && echo ", FLUSHALL on redis before each target's run")
+- each cell: \`$BENCH_CMD\` (one test per invocation so CPU can be charged to it), PIPELINE in {${PIPELINES// /, }}, median of $REPS interleaved repetitions (the targets take turns going first)$( ((FLUSH)) && echo ", FLUSHALL on redis before each target's run")
 - twemproxy: one pool, fnv1a_64/ketama, preconnect, server_connections $TWEM_CONNS, default mbuf (16 KiB)
 EOF
 )
@@ -348,9 +348,17 @@ bench_once() {
 	return 0
 }
 
+# The targets take turns going first: repetition r starts with the r-th target, so no
+# target always runs right after another (or last, on a machine that drifts) and the
+# medians carry no order bias.
+read -r -a TARGET_LIST <<<"$TARGETS"
+rotated() {
+	local k=$((($1 - 1) % ${#TARGET_LIST[@]}))
+	echo "${TARGET_LIST[@]:k}" "${TARGET_LIST[@]:0:k}"
+}
 for ((rep = 1; rep <= REPS; rep++)); do
 	for pipe in $PIPELINES; do
-		for target in $TARGETS; do
+		for target in $(rotated "$rep"); do
 			[[ $DEAD == *" $target "* ]] && continue
 			((FLUSH)) && rcli FLUSHALL >/dev/null
 			for test in "${TEST_LIST[@]}"; do
