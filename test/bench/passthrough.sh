@@ -291,7 +291,8 @@ NTARGETS=$(wc -w <<<"$TARGETS")
 NPIPE=$(wc -w <<<"$PIPELINES")
 TOTAL_RUNS=$((REPS * NPIPE * NTARGETS * ${#TEST_LIST[@]}))
 RUN=0
-RETRIES_LEFT=${MAX_RETRIES:-$((TOTAL_RUNS / 5))}
+RETRIES_MAX=${MAX_RETRIES:-$((TOTAL_RUNS / 5))}
+RETRIES_LEFT=$RETRIES_MAX
 BENCH_START=$(date +%s)
 
 # Commands Redis executed since the last CONFIG RESETSTAT, all kinds but CONFIG/INFO.
@@ -426,7 +427,7 @@ END {
 	echo "Throughput in requests/s (ratio to direct Redis), latency p50/p99 in ms, proxy CPU in µs of"
 	echo "user+system time per command (utime+stime from /proc, all threads): medians over $REPS interleaved"
 	echo "repetitions. A run during which other processes used more than $MAX_OTHER_LOAD% of the machine is repeated"
-	echo "(up to $BUSY_RETRIES time(s), ${MAX_RETRIES:-$((TOTAL_RUNS / 5))} repeats in all) and left out of its cell's median when the cell has at"
+	echo "(up to $BUSY_RETRIES time(s) each, at most $RETRIES_MAX in all; this run repeated $((RETRIES_MAX - RETRIES_LEFT))) and left out of its cell's median when the cell has at"
 	echo "least $(((REPS + 1) / 2)) quieter runs; † marks a cell that had not (all its runs counted: noisy)."
 	echo
 	echo "| test | P | direct rps | twemproxy rps | hotswap rps | direct p50/p99 | twemproxy p50/p99 | hotswap p50/p99 | hotswap µs CPU/cmd | twemproxy µs CPU/cmd |"
