@@ -46,12 +46,26 @@ func New(c net.Conn) *Conn {
 	if !supported {
 		return nil
 	}
+	rc := RawConn(c)
+	if rc == nil {
+		return nil
+	}
+	rw := &Conn{rc: rc}
+	rw.readFn = rw.doRead
+	rw.writeFn = rw.doWrite
+	return rw
+}
+
+// RawConn returns the descriptor access of a TCP or Unix socket, or nil for anything
+// else (TLS, pipes, test readers), whose reads and writes must go through their own
+// methods.
+func RawConn(r any) syscall.RawConn {
 	var sc syscall.Conn
-	switch x := c.(type) {
+	switch c := r.(type) {
 	case *net.TCPConn:
-		sc = x
+		sc = c
 	case *net.UnixConn:
-		sc = x
+		sc = c
 	default:
 		return nil
 	}
@@ -59,10 +73,7 @@ func New(c net.Conn) *Conn {
 	if err != nil {
 		return nil
 	}
-	rw := &Conn{rc: rc}
-	rw.readFn = rw.doRead
-	rw.writeFn = rw.doWrite
-	return rw
+	return rc
 }
 
 // Read reads what the socket holds into p, waiting until it holds something. It

@@ -4,7 +4,6 @@ package redcon
 
 import (
 	"io"
-	"net"
 	"os"
 	"syscall"
 
@@ -16,22 +15,7 @@ import (
 // rawConn returns the connection's file descriptor access for TCP and Unix
 // connections, whose reads readRaw does itself; nil for anything else (TLS, pipes,
 // test readers), which is read with plain Reads.
-func rawConn(r io.Reader) syscall.RawConn {
-	var sc syscall.Conn
-	switch c := r.(type) {
-	case *net.TCPConn:
-		sc = c
-	case *net.UnixConn:
-		sc = c
-	default:
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
-}
+func rawConn(r io.Reader) syscall.RawConn { return rawio.RawConn(r) }
 
 // readRaw is the body of RawConn.Read: it reads what the socket holds into buf[end:],
 // or, when nothing is there, returns false so the runtime parks the goroutine until
