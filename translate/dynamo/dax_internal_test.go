@@ -162,11 +162,13 @@ func TestDAXStore_Transitions(t *testing.T) {
 		t.Fatalf("no WARN at start:\n%s", logs)
 	}
 
+	// The probe loop logs right after it brings DAX back: wait for the line, not
+	// only for the state.
 	dax.setErr(nil)
 	waitFor(t, "dax up", s.up)
-	if !strings.Contains(logs.String(), `level=WARN msg="dax up again`) {
-		t.Fatalf("no WARN for down → up:\n%s", logs)
-	}
+	waitFor(t, "WARN for down → up", func() bool {
+		return strings.Contains(logs.String(), `level=WARN msg="dax up again`)
+	})
 	dbCalls := db.calls.Load()
 	if got := from(t, s); got != "dax" {
 		t.Fatalf("while up: served by %s", got)
@@ -202,6 +204,9 @@ func TestDAXStore_Transitions(t *testing.T) {
 
 	dax.setErr(nil)
 	waitFor(t, "dax up again", s.up)
+	waitFor(t, "the second dax up again", func() bool {
+		return strings.Count(logs.String(), `msg="dax up again`) >= 2
+	})
 	if n := strings.Count(logs.String(), `msg="dax up again`); n != 2 {
 		t.Fatalf("dax up logged %d times, want 2:\n%s", n, logs)
 	}
