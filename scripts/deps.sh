@@ -78,14 +78,14 @@ deps_dynalite() {
 	fi
 	local stamp="$DYNALITE_DIR/node_modules/.hotswap-stamp" want
 	want="$(sha256sum "$DYNALITE_DIR/package-lock.json" | cut -d' ' -f1) node-$(node --version)"
-	if [[ -x "$DYNALITE_BIN" && -f "$stamp" && "$(<"$stamp")" == "$want" ]]; then
+	if [[ -x "$DYNALITE_CLI" && -f "$stamp" && "$(<"$stamp")" == "$want" ]]; then
 		log "dynalite: tools/dynalite/node_modules is current"
 		return
 	fi
 	log "dynalite: npm ci in tools/dynalite"
 	(cd "$DYNALITE_DIR" && npm ci --no-audit --no-fund --loglevel=error) \
 		|| die "npm ci in tools/dynalite failed"
-	[[ -x "$DYNALITE_BIN" ]] || die "npm ci ran but $DYNALITE_BIN is missing"
+	[[ -x "$DYNALITE_CLI" ]] || die "npm ci ran but $DYNALITE_CLI is missing"
 	printf '%s' "$want" >"$stamp"
 }
 

@@ -13,7 +13,10 @@ STATICCHECK_VERSION=v0.8.2 # staticcheck 2026.2.2; works with Go 1.26
 TOOLS_BIN="$HOTSWAP_ROOT/tools/bin"
 STATICCHECK="$TOOLS_BIN/staticcheck"
 DYNALITE_DIR="$HOTSWAP_ROOT/tools/dynalite"
-DYNALITE_BIN="$DYNALITE_DIR/node_modules/.bin/dynalite"
+# DYNALITE_BIN starts dynalite through a launcher that keeps it serving when a client
+# aborts a request mid-body (see tools/dynalite/serve.js); DYNALITE_CLI is the installed one.
+DYNALITE_CLI="$DYNALITE_DIR/node_modules/.bin/dynalite"
+DYNALITE_BIN="$DYNALITE_DIR/serve.js"
 MOTO_DIR="$HOTSWAP_ROOT/tools/moto"
 MOTO_VENV="$MOTO_DIR/.venv"
 MOTO_BIN="$MOTO_VENV/bin/moto_server"
@@ -232,7 +235,7 @@ start_http_server() {
 
 # start_dynalite OWNER_PID: sets DYNALITE_ENDPOINT.
 start_dynalite() {
-	[[ -x "$DYNALITE_BIN" ]] || die "dynalite is not installed ($DYNALITE_BIN): run scripts/deps.sh"
+	[[ -x "$DYNALITE_CLI" ]] || die "dynalite is not installed ($DYNALITE_CLI): run scripts/deps.sh"
 	local -a extra
 	read -r -a extra <<<"${HOTSWAP_DYNALITE_ARGS:-$DYNALITE_DEFAULT_ARGS}"
 	start_http_server dynalite dynalite "$1" "$DYNALITE_BIN" --host 127.0.0.1 --port @PORT@ "${extra[@]}"

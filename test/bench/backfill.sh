@@ -34,7 +34,7 @@ need redis-cli "apt-get install -y redis-tools"
 need go
 need timeout
 [[ -x /usr/bin/time ]] || die "/usr/bin/time not found (apt-get install -y time)"
-[[ -x $DYNALITE_BIN ]] || die "dynalite is not installed ($DYNALITE_BIN): run scripts/deps.sh dynalite"
+[[ -x $DYNALITE_CLI ]] || die "dynalite is not installed ($DYNALITE_CLI): run scripts/deps.sh dynalite"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hotswap-bench-backfill.XXXXXX")
 if [[ -z $OUT ]]; then OUT=$(mktemp "${TMPDIR:-/tmp}/hotswap-backfill.XXXXXX.md"); fi

@@ -36,7 +36,7 @@ need redis-server "apt-get install -y redis-server"
 need redis-cli "apt-get install -y redis-tools"
 need redis-benchmark "apt-get install -y redis-tools"
 need go
-[[ -x $DYNALITE_BIN ]] || die "dynalite is not installed ($DYNALITE_BIN): run scripts/deps.sh dynalite"
+[[ -x $DYNALITE_CLI ]] || die "dynalite is not installed ($DYNALITE_CLI): run scripts/deps.sh dynalite"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hotswap-bench-stages.XXXXXX")
 if [[ -z $OUT ]]; then OUT=$(mktemp "${TMPDIR:-/tmp}/hotswap-stages.XXXXXX.md"); fi

@@ -51,7 +51,7 @@ need redis-cli "apt-get install -y redis-tools"
 need redis-benchmark "apt-get install -y redis-tools"
 need go
 need timeout
-[[ -x $DYNALITE_BIN ]] || die "dynalite is not installed ($DYNALITE_BIN): run scripts/deps.sh dynalite"
+[[ -x $DYNALITE_CLI ]] || die "dynalite is not installed ($DYNALITE_CLI): run scripts/deps.sh dynalite"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hotswap-bench-translate.XXXXXX")
 if [[ -z $OUT ]]; then OUT=$(mktemp "${TMPDIR:-/tmp}/hotswap-translate.XXXXXX.md"); fi

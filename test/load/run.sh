@@ -60,7 +60,7 @@ fi
 need redis-server "apt-get install -y redis-server"
 need redis-cli "apt-get install -y redis-tools"
 need curl
-[[ -x $DYNALITE_BIN ]] || die "dynalite is not installed ($DYNALITE_BIN): run scripts/deps.sh dynalite"
+[[ -x $DYNALITE_CLI ]] || die "dynalite is not installed ($DYNALITE_CLI): run scripts/deps.sh dynalite"
 export_fake_aws_env
 (cd "$ROOT" && go build -ldflags "-X main.version=load-test" -o "$WORK/hotswap" ./cmd/hotswap) || die "building ./cmd/hotswap failed"
 HS=$WORK/hotswap
